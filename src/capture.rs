@@ -1,0 +1,638 @@
+//! libpcap sources (live interfaces and pcap/pcapng files), the capture thread, and the pcap
+//! writer behind `-w`.
+//!
+//! The capture thread owns the libpcap handle. It copies each frame into a reusable buffer,
+//! numbers it as tshark would (every record of a file counts, filtered or not), writes it to the
+//! `-w` file, and sends batches over a bounded crossbeam channel to the pipeline. Consumed batches
+//! come back over a second channel, so after warm-up no frame costs an allocation. A live capture
+//! that finds the channel full drops the batch and counts it (`dropped_queue`): the kernel buffer
+//! must keep draining. A replay waits instead, since a file cannot overrun.
+//!
+//! Decoding and everything after it happen elsewhere; this file only moves bytes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use pcap::{Active, Capture, Offline, Precision, Savefile};
+
+use crate::engine::Frame;
+use crate::event::Timestamp;
+
+/// Frames per batch sent to the pipeline.
+pub const BATCH_FRAMES: usize = 256;
+/// A batch is also sent once it holds this many bytes, bounding the queue's memory.
+pub const BATCH_BYTES: usize = 512 * 1024;
+/// Batches the channel holds before a live capture starts dropping.
+pub const QUEUE_BATCHES: usize = 64;
+/// Frame buffers larger than this are released rather than recycled.
+const MAX_RECYCLED_FRAME: usize = 64 * 1024;
+/// How long a quiet live capture waits before checking whether it should stop.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Where frames come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Live(LiveOptions),
+    File(PathBuf),
+}
+
+/// Settings for a live capture.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    pub interface: String,
+    pub snaplen: i32,
+    /// Kernel buffer size in bytes; libpcap's default when `None`.
+    pub buffer_size: Option<i32>,
+    pub promiscuous: bool,
+}
+
+/// Everything the capture side needs.
+#[derive(Debug, Clone)]
+pub struct CaptureConfig {
+    pub source: Source,
+    /// A BPF expression applied to both live and replayed captures.
+    pub filter: Option<String>,
+    /// Stop after this many frames have passed the filter.
+    pub count: Option<u64>,
+    /// Write every frame that passed the filter here.
+    pub write: Option<PathBuf>,
+}
+
+/// Why a capture could not start or continue. Each message is one sentence naming the culprit.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// The file to replay does not exist.
+    #[error("cannot read {path}: no such file")]
+    FileNotFound { path: PathBuf },
+    /// The file exists but could not be opened.
+    #[error("cannot read {path}: {reason}")]
+    FileUnreadable { path: PathBuf, reason: String },
+    /// libpcap did not recognise the file's format.
+    #[error("{path} is not a pcap or pcapng capture file ({reason})")]
+    NotACapture { path: PathBuf, reason: String },
+    /// The file broke off or is corrupt part way through.
+    #[error("{path} is damaged after frame {frame}: {reason}")]
+    Damaged {
+        path: PathBuf,
+        frame: u64,
+        reason: String,
+    },
+    /// No interface has this name.
+    #[error("there is no capture interface named {name} (available: {available})")]
+    NoSuchInterface { name: String, available: String },
+    /// Capturing needs privileges this process lacks.
+    #[error(
+        "no permission to capture on {name}: run as root or grant CAP_NET_RAW (sudo setcap cap_net_raw,cap_net_admin=eip $(which capd)), or replay a saved capture with capd -r FILE"
+    )]
+    PermissionDenied { name: String },
+    /// The interface exists but could not be opened.
+    #[error("cannot capture on {name}: {reason}")]
+    Interface { name: String, reason: String },
+    /// The BPF expression does not compile.
+    #[error("the capture filter \"{filter}\" is invalid: {reason}")]
+    BadFilter { filter: String, reason: String },
+    /// The `-w` file could not be created.
+    #[error("cannot write {path}: {reason}")]
+    Write { path: PathBuf, reason: String },
+    /// Reading a live interface failed.
+    #[error("reading from {name} failed: {reason}")]
+    Read { name: String, reason: String },
+    /// `-Z USER` could not be honoured.
+    #[error("cannot drop privileges to user {user}: {reason}")]
+    Privileges { user: String, reason: String },
+}
+
+/// Switches to `user`'s uid, gid and groups, once the capture handle is open, so the rest of
+/// the run (dissection of untrusted bytes) holds no privileges (`-Z`, as tcpdump's).
+pub fn drop_privileges(user: &str) -> Result<(), CaptureError> {
+    let fail = |reason: String| CaptureError::Privileges {
+        user: user.to_string(),
+        reason,
+    };
+    let name =
+        std::ffi::CString::new(user).map_err(|_| fail("the name contains a NUL byte".into()))?;
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer refers to live, correctly sized storage for the call.
+    let rc = unsafe {
+        libc::getpwnam_r(
+            name.as_ptr(),
+            &mut pwd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    if rc != 0 || found.is_null() {
+        return Err(fail("no such user".into()));
+    }
+    let (uid, gid) = (pwd.pw_uid, pwd.pw_gid);
+    // SAFETY: plain system calls on integer arguments; `name` outlives initgroups.
+    unsafe {
+        if libc::initgroups(name.as_ptr(), gid) != 0 {
+            return Err(fail(
+                std::io::Error::last_os_error().to_string().to_lowercase(),
+            ));
+        }
+        if libc::setgid(gid) != 0 {
+            return Err(fail(
+                std::io::Error::last_os_error().to_string().to_lowercase(),
+            ));
+        }
+        if libc::setuid(uid) != 0 {
+            return Err(fail(
+                std::io::Error::last_os_error().to_string().to_lowercase(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One captured frame, owned, with a buffer that is reused from batch to batch.
+#[derive(Debug, Default, Clone)]
+pub struct OwnedFrame {
+    pub number: u64,
+    pub ts: Timestamp,
+    pub linktype: i32,
+    pub orig_len: u32,
+    pub data: Vec<u8>,
+}
+
+impl OwnedFrame {
+    pub fn as_frame(&self) -> Frame<'_> {
+        Frame {
+            number: self.number,
+            ts: self.ts,
+            linktype: self.linktype,
+            orig_len: self.orig_len,
+            data: &self.data,
+        }
+    }
+}
+
+/// A batch of frames; `len` of `frames` are live, the rest are spare buffers.
+#[derive(Debug, Default)]
+pub struct Batch {
+    frames: Vec<OwnedFrame>,
+    len: usize,
+    bytes: usize,
+}
+
+impl Batch {
+    fn push(&mut self, number: u64, ts: Timestamp, linktype: i32, orig_len: u32, data: &[u8]) {
+        if self.len == self.frames.len() {
+            self.frames.push(OwnedFrame::default());
+        }
+        let f = &mut self.frames[self.len];
+        f.number = number;
+        f.ts = ts;
+        f.linktype = linktype;
+        f.orig_len = orig_len;
+        f.data.clear();
+        f.data.extend_from_slice(data);
+        self.len += 1;
+        self.bytes += data.len();
+    }
+
+    fn is_full(&self) -> bool {
+        self.len >= BATCH_FRAMES || self.bytes >= BATCH_BYTES
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn frames(&self) -> &[OwnedFrame] {
+        &self.frames[..self.len]
+    }
+
+    /// Empties the batch for reuse, releasing unusually large buffers.
+    pub fn clear(&mut self) {
+        for f in &mut self.frames[..self.len] {
+            if f.data.capacity() > MAX_RECYCLED_FRAME {
+                f.data = Vec::new();
+            }
+        }
+        self.len = 0;
+        self.bytes = 0;
+    }
+}
+
+/// What the capture thread reports when it ends.
+#[derive(Debug, Default, Clone)]
+pub struct CaptureReport {
+    /// Records read, including those the filter rejected (files) or frames received (live).
+    pub records: u64,
+    /// Frames that passed the filter.
+    pub passed: u64,
+    /// Frames the pipeline could not take in time.
+    pub dropped_queue: u64,
+    /// libpcap's counters for live captures: received, dropped, dropped by the interface.
+    pub pcap_stats: Option<(u64, u64, u64)>,
+    /// A read error that ended the capture early.
+    pub error: Option<String>,
+}
+
+enum Handle {
+    Live(Capture<Active>),
+    File(Capture<Offline>),
+}
+
+/// An opened capture, ready to run on its own thread. Opening is separate from running so
+/// that every start-up error is reported before any thread starts.
+pub struct Opened {
+    handle: Handle,
+    name: String,
+    path: Option<PathBuf>,
+    linktype: i32,
+    /// A userspace filter for replays, so that rejected records still count in frame numbers.
+    offline_filter: Option<pcap::BpfProgram>,
+    savefile: Option<Savefile>,
+    count: Option<u64>,
+}
+
+impl Opened {
+    /// The link type of the capture (LINKTYPE_* value).
+    pub fn linktype(&self) -> i32 {
+        self.linktype
+    }
+
+    /// Whether frames come from a live interface.
+    pub fn is_live(&self) -> bool {
+        matches!(self.handle, Handle::Live(_))
+    }
+}
+
+/// Opens the source, compiles the filter and creates the `-w` file.
+pub fn open(config: &CaptureConfig) -> Result<Opened, CaptureError> {
+    let (handle, name, path) = match &config.source {
+        Source::File(path) => (
+            Handle::File(open_file(path)?),
+            path.display().to_string(),
+            Some(path.clone()),
+        ),
+        Source::Live(opts) => (Handle::Live(open_live(opts)?), opts.interface.clone(), None),
+    };
+    let mut opened = Opened {
+        linktype: match &handle {
+            Handle::Live(c) => c.get_datalink().0,
+            Handle::File(c) => c.get_datalink().0,
+        },
+        handle,
+        name,
+        path,
+        offline_filter: None,
+        savefile: None,
+        count: config.count,
+    };
+    if let Some(expr) = config.filter.as_deref() {
+        let bad = |e: pcap::Error| CaptureError::BadFilter {
+            filter: expr.to_string(),
+            reason: pcap_message(&e),
+        };
+        match &mut opened.handle {
+            Handle::Live(c) => c.filter(expr, true).map_err(bad)?,
+            Handle::File(c) => opened.offline_filter = Some(c.compile(expr, true).map_err(bad)?),
+        }
+    }
+    if let Some(out) = &config.write {
+        let write_err = |e: pcap::Error| CaptureError::Write {
+            path: out.clone(),
+            reason: pcap_message(&e),
+        };
+        opened.savefile = Some(match &opened.handle {
+            Handle::Live(c) => c.savefile(out).map_err(write_err)?,
+            Handle::File(c) => c.savefile(out).map_err(write_err)?,
+        });
+    }
+    Ok(opened)
+}
+
+fn pcap_message(e: &pcap::Error) -> String {
+    match e {
+        pcap::Error::PcapError(s) => s.trim().trim_end_matches('.').to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn open_file(path: &Path) -> Result<Capture<Offline>, CaptureError> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(CaptureError::FileNotFound { path: path.into() });
+        }
+        Err(e) => {
+            return Err(CaptureError::FileUnreadable {
+                path: path.into(),
+                reason: e.to_string().to_lowercase(),
+            });
+        }
+        Ok(m) if m.is_dir() => {
+            return Err(CaptureError::FileUnreadable {
+                path: path.into(),
+                reason: "it is a directory".into(),
+            });
+        }
+        Ok(_) => {}
+    }
+    Capture::from_file_with_precision(path, Precision::Nano).map_err(|e| {
+        let reason = pcap_message(&e);
+        let lower = reason.to_lowercase();
+        if lower.contains("permission denied") {
+            CaptureError::FileUnreadable {
+                path: path.into(),
+                reason: "permission denied".into(),
+            }
+        } else {
+            CaptureError::NotACapture {
+                path: path.into(),
+                reason,
+            }
+        }
+    })
+}
+
+fn interface_names() -> Vec<String> {
+    pcap::Device::list()
+        .map(|l| l.into_iter().map(|d| d.name).collect())
+        .unwrap_or_default()
+}
+
+fn open_live(opts: &LiveOptions) -> Result<Capture<Active>, CaptureError> {
+    let names = interface_names();
+    if !names.is_empty() && !names.iter().any(|n| n == &opts.interface) {
+        return Err(CaptureError::NoSuchInterface {
+            name: opts.interface.clone(),
+            available: names.join(", "),
+        });
+    }
+    let mut inactive = Capture::from_device(opts.interface.as_str())
+        .map_err(|e| classify_live_error(&opts.interface, &names, e))?
+        .snaplen(opts.snaplen)
+        .promisc(opts.promiscuous)
+        .immediate_mode(true)
+        .timeout(POLL_INTERVAL.as_millis() as i32)
+        .precision(Precision::Nano);
+    if let Some(size) = opts.buffer_size {
+        inactive = inactive.buffer_size(size);
+    }
+    let cap = inactive
+        .open()
+        .map_err(|e| classify_live_error(&opts.interface, &names, e))?;
+    cap.setnonblock()
+        .map_err(|e| classify_live_error(&opts.interface, &names, e))
+}
+
+fn classify_live_error(name: &str, names: &[String], e: pcap::Error) -> CaptureError {
+    let reason = pcap_message(&e);
+    let lower = reason.to_lowercase();
+    if lower.contains("permission") || lower.contains("operation not permitted") {
+        CaptureError::PermissionDenied { name: name.into() }
+    } else if lower.contains("no such device") {
+        CaptureError::NoSuchInterface {
+            name: name.into(),
+            available: names.join(", "),
+        }
+    } else {
+        CaptureError::Interface {
+            name: name.into(),
+            reason,
+        }
+    }
+}
+
+/// Starts the capture thread. It ends at the end of the file, after `count` frames, when
+/// `stop` is set, or when the pipeline hangs up; dropping `tx` tells the pipeline it is done.
+pub fn spawn(
+    opened: Opened,
+    tx: Sender<Batch>,
+    recycle: Receiver<Batch>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<CaptureReport>> {
+    std::thread::Builder::new()
+        .name("capd-capture".into())
+        .spawn(move || run(opened, tx, recycle, stop))
+}
+
+struct Sending {
+    tx: Sender<Batch>,
+    recycle: Receiver<Batch>,
+    live: bool,
+    batch: Batch,
+    dropped: u64,
+    hung_up: bool,
+}
+
+impl Sending {
+    /// Hands the current batch to the pipeline and takes a recycled one.
+    fn flush(&mut self) {
+        if self.batch.is_empty() || self.hung_up {
+            return;
+        }
+        let fresh = self.recycle.try_recv().unwrap_or_default();
+        let full = std::mem::replace(&mut self.batch, fresh);
+        if self.live {
+            match self.tx.try_send(full) {
+                Ok(()) => {}
+                Err(TrySendError::Full(mut b)) => {
+                    self.dropped += b.len as u64;
+                    b.clear();
+                    self.batch = b;
+                }
+                Err(TrySendError::Disconnected(_)) => self.hung_up = true,
+            }
+        } else if self.tx.send(full).is_err() {
+            self.hung_up = true;
+        }
+    }
+}
+
+fn timestamp(h: &pcap::PacketHeader) -> Timestamp {
+    // The handle was opened with nanosecond precision, so tv_usec holds nanoseconds.
+    Timestamp::new(h.ts.tv_sec, h.ts.tv_usec.clamp(0, 999_999_999) as u32)
+}
+
+fn run(
+    mut o: Opened,
+    tx: Sender<Batch>,
+    recycle: Receiver<Batch>,
+    stop: Arc<AtomicBool>,
+) -> CaptureReport {
+    let mut report = CaptureReport::default();
+    let mut out = Sending {
+        tx,
+        recycle,
+        live: o.is_live(),
+        batch: Batch::default(),
+        dropped: 0,
+        hung_up: false,
+    };
+    let linktype = o.linktype;
+    let limit = o.count.unwrap_or(u64::MAX);
+    match &mut o.handle {
+        Handle::File(cap) => {
+            while report.passed < limit && !out.hung_up && !stop.load(Ordering::Relaxed) {
+                let packet = match cap.next_packet() {
+                    Ok(p) => p,
+                    Err(pcap::Error::NoMorePackets) => break,
+                    Err(e) => {
+                        report.error = Some(
+                            CaptureError::Damaged {
+                                path: o.path.clone().unwrap_or_default(),
+                                frame: report.records,
+                                reason: pcap_message(&e),
+                            }
+                            .to_string(),
+                        );
+                        break;
+                    }
+                };
+                report.records += 1;
+                if let Some(f) = &o.offline_filter
+                    && !f.filter(packet.data)
+                {
+                    continue;
+                }
+                report.passed += 1;
+                if let Some(w) = &mut o.savefile {
+                    w.write(&packet);
+                }
+                out.batch.push(
+                    report.records,
+                    timestamp(packet.header),
+                    linktype,
+                    packet.header.len,
+                    packet.data,
+                );
+                if out.batch.is_full() {
+                    out.flush();
+                }
+            }
+        }
+        Handle::Live(cap) => {
+            let fd = {
+                use std::os::fd::AsRawFd;
+                let fd = cap.as_raw_fd();
+                (fd >= 0).then_some(fd)
+            };
+            while report.passed < limit && !out.hung_up && !stop.load(Ordering::Relaxed) {
+                let remaining = limit - report.passed;
+                let want =
+                    usize::try_from(remaining.min(BATCH_FRAMES as u64)).unwrap_or(BATCH_FRAMES);
+                let mut got = 0u64;
+                let result = cap.dispatch(Some(want), |packet| {
+                    got += 1;
+                    let number = report.records + got;
+                    if let Some(w) = &mut o.savefile {
+                        w.write(&packet);
+                    }
+                    out.batch.push(
+                        number,
+                        timestamp(packet.header),
+                        linktype,
+                        packet.header.len,
+                        packet.data,
+                    );
+                });
+                report.records += got;
+                report.passed += got;
+                match result {
+                    Ok(_) if got > 0 => {
+                        // Send what arrived now rather than wait for a full batch: events must
+                        // appear as packets arrive.
+                        out.flush();
+                    }
+                    Ok(_) => {
+                        if let Some(w) = &mut o.savefile {
+                            let _ = w.flush();
+                        }
+                        wait_readable(fd, POLL_INTERVAL);
+                    }
+                    Err(e) => {
+                        report.error = Some(
+                            CaptureError::Read {
+                                name: o.name.clone(),
+                                reason: pcap_message(&e),
+                            }
+                            .to_string(),
+                        );
+                        break;
+                    }
+                }
+            }
+            if let Ok(s) = cap.stats() {
+                report.pcap_stats = Some((
+                    u64::from(s.received),
+                    u64::from(s.dropped),
+                    u64::from(s.if_dropped),
+                ));
+            }
+        }
+    }
+    out.flush();
+    report.dropped_queue = out.dropped;
+    if let Some(mut w) = o.savefile.take() {
+        let _ = w.flush();
+    }
+    report
+}
+
+/// Blocks until the capture descriptor is readable or `timeout` passes.
+fn wait_readable(fd: Option<i32>, timeout: Duration) {
+    let Some(fd) = fd else {
+        std::thread::sleep(timeout);
+        return;
+    };
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `pfd` is a valid pollfd for the duration of the call and nfds is 1.
+    unsafe {
+        libc::poll(&mut pfd, 1, timeout.as_millis() as libc::c_int);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_is_named_in_one_sentence() {
+        let err = open_file(Path::new("/nonexistent/x.pcap")).err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "cannot read /nonexistent/x.pcap: no such file"
+        );
+    }
+
+    #[test]
+    fn a_text_file_is_not_a_capture() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("notes.txt");
+        std::fs::write(&p, "hello, this is not a pcap file at all\n").unwrap();
+        let err = open_file(&p).err().unwrap();
+        assert!(matches!(err, CaptureError::NotACapture { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("is not a pcap or pcapng capture file")
+        );
+    }
+
+    #[test]
+    fn batches_reuse_their_buffers() {
+        let mut b = Batch::default();
+        b.push(1, Timestamp::default(), 1, 3, b"abc");
+        let ptr = b.frames()[0].data.as_ptr();
+        b.clear();
+        b.push(2, Timestamp::default(), 1, 3, b"xyz");
+        assert_eq!(b.frames()[0].data.as_ptr(), ptr);
+        assert_eq!(b.frames()[0].number, 2);
+        assert_eq!(b.frames().len(), 1);
+    }
+}

@@ -1,0 +1,252 @@
+//! Command line: clap's raw `Args`, validated into a `Config` the rest of capd uses.
+//!
+//! Raw flags are checked here once (exactly one source, sensible sizes, a BPF expression built
+//! from `--port` and `-f`), so nothing downstream re-validates user input.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+use crate::capture::{CaptureConfig, LiveOptions, Source};
+use crate::engine::EngineConfig;
+use crate::report::human::{Detail, HumanOptions};
+
+/// Watch TCP and TLS handshakes as they happen, live or from a capture file.
+#[derive(Debug, Parser)]
+#[command(
+    name = "capd",
+    version,
+    disable_version_flag = true,
+    about = "Watch TCP and TLS handshakes as they happen",
+    after_help = "Examples:\n  sudo capd -i lo --port 15001        watch the mTLS lab live\n  capd -r captures/lab-mtls.pcap        replay a capture\n  capd -r file.pcap --json | jq 'select(.event==\"tls_handshake\")'"
+)]
+pub struct Args {
+    /// Print the version.
+    #[arg(long = "version", action = clap::ArgAction::Version)]
+    pub version: Option<bool>,
+
+    /// Capture live on this interface (needs root or CAP_NET_RAW).
+    #[arg(
+        short = 'i',
+        long = "interface",
+        value_name = "IFACE",
+        conflicts_with = "read"
+    )]
+    pub interface: Option<String>,
+
+    /// Replay a pcap or pcapng file.
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    pub read: Option<PathBuf>,
+
+    /// Keep TCP traffic to or from this port (repeatable).
+    #[arg(long = "port", value_name = "PORT")]
+    pub ports: Vec<u16>,
+
+    /// Keep only frames matching this BPF expression (live and replay).
+    #[arg(short = 'f', long = "filter", value_name = "BPF")]
+    pub filter: Option<String>,
+
+    /// Write every frame that passed the filters to this pcap file.
+    #[arg(short = 'w', long = "write", value_name = "OUT.pcap")]
+    pub write: Option<PathBuf>,
+
+    /// Print JSON Lines events instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Stop after this many frames.
+    #[arg(short = 'c', long = "count", value_name = "COUNT")]
+    pub count: Option<u64>,
+
+    /// Bytes to capture of each frame (live).
+    #[arg(short = 's', long = "snaplen", value_name = "SNAPLEN", default_value_t = 262_144,
+          value_parser = clap::value_parser!(i32).range(64..=262_144))]
+    pub snaplen: i32,
+
+    /// Kernel capture buffer size in KiB (live).
+    #[arg(short = 'B', long = "buffer-size", value_name = "KiB",
+          value_parser = clap::value_parser!(u32).range(64..=4_194_304))]
+    pub buffer_kib: Option<u32>,
+
+    /// Put the interface in promiscuous mode (off by default).
+    #[arg(long)]
+    pub promisc: bool,
+
+    /// Show each packet's decoded fields.
+    #[arg(short = 'V', long = "verbose", conflicts_with = "quiet")]
+    pub verbose: bool,
+
+    /// Show only flow and session summaries.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+
+    /// Colour the text output.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+
+    /// Drop privileges to this user once the capture is open.
+    #[arg(short = 'Z', long = "user", value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Most TCP flows tracked at once; the least recently active are evicted beyond it.
+    #[arg(long = "max-flows", value_name = "N", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub max_flows: u64,
+
+    /// Seconds of capture time after which a silent flow ends.
+    #[arg(long = "idle-timeout", value_name = "SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle_timeout: u64,
+}
+
+/// When to colour text output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy)]
+pub enum Output {
+    Json,
+    Human(HumanOptions),
+}
+
+/// Everything a capture run needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub capture: CaptureConfig,
+    pub engine: EngineConfig,
+    pub output: Output,
+    pub user: Option<String>,
+}
+
+/// A usage error, reported with exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The BPF expression for `--port` and `-f` together.
+pub fn bpf_expression(ports: &[u16], filter: Option<&str>) -> Option<String> {
+    let ports = (!ports.is_empty()).then(|| {
+        let each: Vec<String> = ports.iter().map(|p| format!("tcp port {p}")).collect();
+        each.join(" or ")
+    });
+    match (ports, filter.map(str::trim).filter(|f| !f.is_empty())) {
+        (None, None) => None,
+        (Some(p), None) => Some(p),
+        (None, Some(f)) => Some(f.to_string()),
+        (Some(p), Some(f)) => Some(format!("({p}) and ({f})")),
+    }
+}
+
+impl Args {
+    /// Validates the flags into a `Config`.
+    pub fn into_config(self, stdout_is_terminal: bool) -> Result<Config, UsageError> {
+        let source = match (self.interface, self.read) {
+            (Some(i), None) => Source::Live(LiveOptions {
+                interface: i,
+                snaplen: self.snaplen,
+                buffer_size: self.buffer_kib.map(|k| (k as i32).saturating_mul(1024)),
+                promiscuous: self.promisc,
+            }),
+            (None, Some(r)) => Source::File(r),
+            (None, None) => {
+                return Err(UsageError(
+                    "nothing to capture: give -i IFACE to capture live or -r FILE to replay (see capd --help)".into(),
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(UsageError("-i and -r cannot be used together".into()));
+            }
+        };
+        if self.ports.contains(&0) {
+            return Err(UsageError("--port 0 is not a valid port".into()));
+        }
+        if self.count == Some(0) {
+            return Err(UsageError(
+                "-c 0 would capture nothing; give a count of at least 1".into(),
+            ));
+        }
+        let detail = if self.quiet {
+            Detail::Quiet
+        } else if self.verbose {
+            Detail::Verbose
+        } else {
+            Detail::Lines
+        };
+        let color = match self.color {
+            ColorWhen::Always => true,
+            ColorWhen::Never => false,
+            ColorWhen::Auto => stdout_is_terminal && std::env::var_os("NO_COLOR").is_none(),
+        };
+        let output = if self.json {
+            Output::Json
+        } else {
+            Output::Human(HumanOptions { detail, color })
+        };
+        let mut engine = EngineConfig::default();
+        engine.flows.max_flows = self.max_flows as usize;
+        engine.flows.idle_timeout_ns = i128::from(self.idle_timeout) * 1_000_000_000;
+        engine.emit_other_frames = matches!(output, Output::Human(h) if h.detail != Detail::Quiet);
+        Ok(Config {
+            capture: CaptureConfig {
+                source,
+                filter: bpf_expression(&self.ports, self.filter.as_deref()),
+                count: self.count,
+                write: self.write,
+            },
+            engine,
+            output,
+            user: self.user,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let a = Args::try_parse_from(std::iter::once("capd").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        a.into_config(false).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn ports_and_filter_make_one_bpf_expression() {
+        assert_eq!(
+            bpf_expression(&[15001], None).as_deref(),
+            Some("tcp port 15001")
+        );
+        assert_eq!(
+            bpf_expression(&[443, 15001], Some("host 127.0.0.1")).as_deref(),
+            Some("(tcp port 443 or tcp port 15001) and (host 127.0.0.1)")
+        );
+        assert_eq!(bpf_expression(&[], Some("  ")), None);
+    }
+
+    #[test]
+    fn a_source_is_required_and_only_one() {
+        assert!(parse(&[]).unwrap_err().contains("-i IFACE"));
+        assert!(parse(&["-i", "lo", "-r", "x.pcap"]).is_err());
+        assert!(parse(&["-r", "x.pcap"]).is_ok());
+    }
+
+    #[test]
+    fn replay_flags_reach_the_config() {
+        let c = parse(&["-r", "x.pcap", "--port", "15001", "-c", "10", "--json"]).unwrap();
+        assert_eq!(c.capture.count, Some(10));
+        assert_eq!(c.capture.filter.as_deref(), Some("tcp port 15001"));
+        assert!(matches!(c.output, Output::Json));
+    }
+
+    #[test]
+    fn silly_sizes_are_usage_errors() {
+        assert!(parse(&["-i", "lo", "-s", "10"]).is_err());
+        assert!(parse(&["-r", "x.pcap", "-c", "0"]).is_err());
+        assert!(parse(&["-r", "x.pcap", "--port", "0"]).is_err());
+    }
+}

@@ -1,0 +1,326 @@
+//! The sans-IO core: frames in, events out.
+//!
+//! `Engine::handle_frame` decodes a frame, finds its flow, runs Wireshark's sequence analysis,
+//! feeds the TLS dissectors and queues events; `poll_event` hands them out in order. Time is
+//! only ever the capture's: flows expire by packet timestamps (`handle_tick`), so replaying a
+//! capture twice gives identical events. Nothing here touches the OS, prints, or allocates per
+//! frame on the plain-TCP path beyond the event itself.
+
+use std::collections::VecDeque;
+
+use crate::decode::{self, Decoded, TcpPacket};
+use crate::event::{
+    AppInfo, Endpoint, Event, MalformedEvent, OtherFrameEvent, PacketEvent, StatsEvent, TcpOpt,
+    TcpSummary, Timestamp,
+};
+use crate::flow::conn::Repeat;
+use crate::flow::reassembly::{Abandoned, Chunk, Stream};
+use crate::flow::table::Flow;
+use crate::flow::tcp::Segment;
+use crate::flow::{EndReason, FlowKey, FlowTable, FlowTableConfig, Label};
+
+/// One captured frame, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    /// 1-based record number in the capture, as tshark numbers frames.
+    pub number: u64,
+    pub ts: Timestamp,
+    /// LINKTYPE_* of the capture.
+    pub linktype: i32,
+    /// Length on the wire.
+    pub orig_len: u32,
+    pub data: &'a [u8],
+}
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub flows: FlowTableConfig,
+    /// Out-of-order bytes one flow direction may buffer.
+    pub max_buffer_per_direction: usize,
+    /// Out-of-order bytes all flows together may buffer.
+    pub max_buffer_total: usize,
+    /// Queue events for frames that are not TCP (the human packet list shows them).
+    pub emit_other_frames: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            flows: FlowTableConfig::default(),
+            max_buffer_per_direction: 4 << 20,
+            max_buffer_total: 64 << 20,
+            emit_other_frames: false,
+        }
+    }
+}
+
+/// Per-flow state the engine keeps beside the TCP analysis.
+#[derive(Debug, Default)]
+pub struct FlowApp {
+    /// Stream reassembly per direction index.
+    streams: [Stream; 2],
+}
+
+/// Flow expiry is checked at most this often, in capture time.
+const SWEEP_INTERVAL_NS: i128 = 1_000_000_000;
+
+/// The dissection pipeline.
+pub struct Engine {
+    config: EngineConfig,
+    table: FlowTable<FlowApp>,
+    events: VecDeque<Event>,
+    stats: StatsEvent,
+    first_ts: Option<Timestamp>,
+    last_sweep: Timestamp,
+    /// Out-of-order bytes buffered across all flows.
+    buffered_total: usize,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Self {
+        Engine {
+            table: FlowTable::new(config.flows.clone()),
+            config,
+            events: VecDeque::new(),
+            stats: StatsEvent::default(),
+            first_ts: None,
+            last_sweep: Timestamp::default(),
+            buffered_total: 0,
+        }
+    }
+
+    /// The next queued event, oldest first.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Counters so far (flows and handshakes included).
+    pub fn stats(&self) -> StatsEvent {
+        let mut s = self.stats.clone();
+        s.flows = self.table.created();
+        s.flows_evicted = self.table.evicted;
+        s
+    }
+
+    /// Processes one frame.
+    pub fn handle_frame(&mut self, frame: &Frame<'_>) {
+        self.stats.packets += 1;
+        self.stats.bytes += u64::from(frame.orig_len);
+        let first = *self.first_ts.get_or_insert(frame.ts);
+        let rel_ns = i64::try_from(frame.ts.nanos_since(first)).unwrap_or(i64::MAX);
+        if frame.ts.nanos_since(self.last_sweep) >= SWEEP_INTERVAL_NS {
+            self.handle_tick(frame.ts);
+        }
+        match decode::decode(frame.linktype, frame.data, frame.orig_len) {
+            Decoded::Tcp(p) => self.tcp(frame, rel_ns, &p),
+            Decoded::Other(o) | Decoded::Truncated(o) => {
+                if self.config.emit_other_frames {
+                    self.events.push_back(Event::Other(OtherFrameEvent {
+                        frame: frame.number,
+                        ts: frame.ts,
+                        rel_ns,
+                        len: frame.orig_len,
+                        src: o.src,
+                        dst: o.dst,
+                        protocol: o.protocol,
+                        ports: o.ports,
+                        payload_len: o.payload_len,
+                    }));
+                }
+            }
+            Decoded::Malformed(reason) => {
+                self.stats.malformed += 1;
+                self.events.push_back(Event::Malformed(MalformedEvent {
+                    frame: frame.number,
+                    ts: frame.ts,
+                    reason,
+                }));
+            }
+        }
+    }
+
+    /// Expires flows that closed or went idle, as of capture time `now`.
+    pub fn handle_tick(&mut self, now: Timestamp) {
+        self.last_sweep = now;
+        for (flow, reason) in self.table.expire(now) {
+            self.end_flow(flow, reason);
+        }
+    }
+
+    /// The capture is over: every open flow ends.
+    pub fn finish(&mut self) {
+        for flow in self.table.drain() {
+            self.end_flow(flow, EndReason::End);
+        }
+    }
+
+    fn end_flow(&mut self, mut flow: Flow<FlowApp>, reason: EndReason) {
+        for dir in 0..2 {
+            let freed = flow.app.streams[dir].finish(&mut |c| {
+                if let Chunk::Gap(n) = c {
+                    flow.gap_bytes[dir] += u64::from(n);
+                }
+            });
+            self.adjust_buffered(freed);
+        }
+        self.events
+            .push_back(Event::Flow(Box::new(flow.summary(reason))));
+    }
+
+    fn adjust_buffered(&mut self, delta: isize) {
+        self.buffered_total = self.buffered_total.saturating_add_signed(delta);
+    }
+
+    fn tcp(&mut self, frame: &Frame<'_>, rel_ns: i64, p: &TcpPacket<'_>) {
+        self.stats.tcp_packets += 1;
+        let src = Endpoint {
+            ip: p.src,
+            port: p.sport,
+        };
+        let dst = Endpoint {
+            ip: p.dst,
+            port: p.dport,
+        };
+        let (key, dir) = FlowKey::new(src, dst);
+        let mut options = p.parsed_options();
+        let seg = Segment {
+            frame: frame.number,
+            ts: frame.ts,
+            seq: p.seq,
+            ack: p.ack,
+            flags: p.flags,
+            window: p.window,
+            len: p.payload_len,
+            options: &options,
+        };
+
+        // A SYN with a new ISN on a known 4-tuple starts a new flow (Wireshark's
+        // "TCP Port numbers reused").
+        let mut reused = false;
+        if let Some(old) = self.table.get_mut(&key)
+            && old.tcp.syn_starts_new_conversation(dir, &seg)
+        {
+            if let Some(old) = self.table.remove(&key) {
+                self.end_flow(old, EndReason::Reused);
+            }
+            reused = true;
+        }
+        let mut evicted = Vec::new();
+        if self.table.get_mut(&key).is_none() {
+            self.table.create(
+                key,
+                dir,
+                p.flags,
+                frame.ts,
+                FlowApp::default(),
+                &mut evicted,
+            );
+        }
+        for f in evicted {
+            self.end_flow(f, EndReason::Evicted);
+        }
+        let Some(flow) = self.table.get_mut(&key) else {
+            return;
+        };
+
+        let result = flow.tcp.analyze(dir, &seg, reused);
+        flow.account(
+            dir,
+            frame.number,
+            frame.ts,
+            frame.orig_len,
+            p.flags,
+            p.payload_len,
+        );
+        flow.labels.add(result.analysis);
+        let from_client = flow.from_client(dir);
+        if result.analysis.contains(Label::Retransmission) && p.payload_len > 0 {
+            flow.conn.repeat(from_client, Repeat::Retransmission);
+        }
+        if result.analysis.contains(Label::ZeroWindow) {
+            flow.conn.repeat(from_client, Repeat::ZeroWindow);
+        }
+
+        // SACK edges are shown relative to the peer's base sequence number.
+        let peer_base = flow.tcp.dirs[dir ^ 1].base_seq.unwrap_or(0);
+        for o in options.iter_mut() {
+            if let TcpOpt::Sack(l, r) = o {
+                *o = TcpOpt::Sack(l.wrapping_sub(peer_base), r.wrapping_sub(peer_base));
+            }
+        }
+
+        // Stream reassembly for the session dissectors. Once the global budget is spent,
+        // a direction that needs to buffer is abandoned rather than allowed to grow.
+        let mut delta = 0isize;
+        let mut gaps = [0u64; 2];
+        let over_budget = self.buffered_total >= self.config.max_buffer_total;
+        let was_abandoned = flow.app.streams.each_ref().map(|s| s.abandoned.is_some());
+        let streams = &mut flow.app.streams;
+        if p.flags.syn() {
+            streams[dir].syn(p.seq);
+        }
+        if p.payload_len > 0 {
+            let cap = if over_budget {
+                0
+            } else {
+                self.config.max_buffer_per_direction
+            };
+            delta += streams[dir].segment(p.seq, p.payload, p.payload_len, cap, &mut |c| {
+                if let Chunk::Gap(n) = c {
+                    gaps[dir] += u64::from(n);
+                }
+            });
+            if over_budget && streams[dir].abandoned == Some(Abandoned::DirectionCap) {
+                streams[dir].abandoned = Some(Abandoned::GlobalCap);
+            }
+        }
+        if p.flags.ack() {
+            let rev = dir ^ 1;
+            delta += streams[rev].acked(p.ack, &mut |c| {
+                if let Chunk::Gap(n) = c {
+                    gaps[rev] += u64::from(n);
+                }
+            });
+        }
+        for (d, was) in was_abandoned.into_iter().enumerate() {
+            if !was && streams[d].abandoned.is_some() {
+                self.stats.reassembly_abandoned += 1;
+            }
+        }
+        flow.gap_bytes[0] += gaps[0];
+        flow.gap_bytes[1] += gaps[1];
+        let flow_id = flow.id;
+        self.adjust_buffered(delta);
+
+        self.events.push_back(Event::Packet(PacketEvent {
+            frame: frame.number,
+            ts: frame.ts,
+            rel_ns,
+            flow: flow_id,
+            src: p.src,
+            sport: p.sport,
+            dst: p.dst,
+            dport: p.dport,
+            len: frame.orig_len,
+            caplen: frame.data.len() as u32,
+            tcp: TcpSummary {
+                flags: p.flags,
+                seq: result.rel_seq,
+                ack: result.rel_ack,
+                raw_seq: p.seq,
+                raw_ack: p.ack,
+                win: result.win,
+                win_raw: p.window,
+                urgent: p.urgent,
+                payload_len: p.payload_len,
+                analysis: result.analysis,
+                dup_ack: result.dup_ack,
+                options,
+                header_truncated: p.header_truncated,
+            },
+            tls: Vec::new(),
+            app: AppInfo::None,
+        }));
+    }
+}

@@ -1,0 +1,684 @@
+//! Per-connection TCP sequence analysis, reproducing Wireshark 4.0's `dissect_tcp()` and
+//! `tcp_analyze_sequence_number()` (epan/dissectors/packet-tcp.c) with its default preferences:
+//! relative sequence numbers, sequence analysis on, window scaling learnt from the handshake.
+//!
+//! State is kept per direction, as Wireshark's `tcp_flow_t` (`fwd` is the direction of the
+//! segment being analysed, `rev` the other one). Wireshark compares absolute sequence numbers and
+//! treats the value 0 as "not seen yet"; so does this file, since that quirk decides labels in
+//! real captures. Wireshark's list of unacknowledged segments only feeds RTT and bytes-in-flight
+//! figures, never a label, so it is not kept: state per connection is a few dozen bytes.
+//!
+//! `Connection::analyze` runs the steps of `dissect_tcp()` in Wireshark's order: base sequence
+//! numbers, the analysis, window scaling of the displayed window, then the handshake
+//! bookkeeping (SYN time, first RTT, `is_first_ack`) and the window-scale option, which
+//! Wireshark handles after the analysis of the same frame.
+
+use super::analysis::{Analysis, Label};
+use super::seq::SeqNumber;
+use crate::event::{DupAck, TcpFlags, TcpOpt, Timestamp};
+
+/// Window scale still unknown (no SYN seen): Wireshark's `-1`.
+const WS_UNKNOWN: i8 = -1;
+/// The handshake showed window scaling is off: Wireshark's `-2`.
+const WS_NONE: i8 = -2;
+
+/// Out-of-order vs retransmission threshold when the handshake RTT is unknown (3 ms).
+const DEFAULT_OOO_THRESHOLD_NS: i128 = 3_000_000;
+/// A retransmission within 20 ms of the second duplicate ACK is a fast retransmission.
+const FAST_RETRANSMISSION_WINDOW_NS: i128 = 20_000_000;
+
+/// One direction's state (Wireshark's `tcp_flow_t` and `tcp_analyze_seq_flow_info_t`).
+#[derive(Debug, Clone)]
+pub struct DirState {
+    /// Initial sequence number (for a SYN) or first seen minus one.
+    pub base_seq: Option<u32>,
+    /// A SYN (or SYN-ACK) was seen from this side.
+    pub saw_syn: bool,
+    /// Window scale shift; `WS_UNKNOWN` or `WS_NONE` when not in use.
+    win_scale: i8,
+    /// Last raw (unscaled) window, `u32::MAX` before any segment.
+    window: u32,
+    is_first_ack: bool,
+    nextseq: u32,
+    nextseq_time: Timestamp,
+    maxseqtobeacked: u32,
+    lastack: u32,
+    lastack_time: Timestamp,
+    lastnondupack: u64,
+    dupacknum: i32,
+    /// Labels of this side's last segment (only keep-alive and zero-window-probe are read).
+    last_segment: Analysis,
+}
+
+impl Default for DirState {
+    fn default() -> Self {
+        DirState {
+            base_seq: None,
+            saw_syn: false,
+            win_scale: WS_UNKNOWN,
+            window: u32::MAX,
+            is_first_ack: false,
+            nextseq: 0,
+            nextseq_time: Timestamp::default(),
+            maxseqtobeacked: 0,
+            lastack: 0,
+            lastack_time: Timestamp::default(),
+            lastnondupack: 0,
+            dupacknum: 0,
+            last_segment: Analysis::default(),
+        }
+    }
+}
+
+impl DirState {
+    /// The shift applied to this side's advertised window, if scaling is known to be in use.
+    pub fn window_shift(&self) -> Option<u8> {
+        (self.win_scale >= 0).then_some(self.win_scale as u8)
+    }
+}
+
+/// What the analysis says about one segment.
+#[derive(Debug, Clone, Default)]
+pub struct SegmentAnalysis {
+    pub analysis: Analysis,
+    pub dup_ack: Option<DupAck>,
+    pub rel_seq: u32,
+    pub rel_ack: u32,
+    /// Window after scaling, as Wireshark displays it.
+    pub win: u32,
+}
+
+/// The fields of a segment the analysis reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Segment<'a> {
+    pub frame: u64,
+    pub ts: Timestamp,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: TcpFlags,
+    pub window: u16,
+    pub len: u32,
+    pub options: &'a [TcpOpt],
+}
+
+/// Both directions of one TCP conversation. `dirs[0]` is the side whose address sorts first
+/// (Wireshark's `flow1`).
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    pub dirs: [DirState; 2],
+    /// Time of the most recent pure SYN (`ts_mru_syn`).
+    syn_time: Option<Timestamp>,
+    /// Time from the SYN to the first pure ACK (`ts_first_rtt`), in nanoseconds.
+    pub first_rtt_ns: Option<i128>,
+}
+
+impl Connection {
+    /// Whether a pure SYN with this sequence number starts a new conversation on the same
+    /// addresses and ports (Wireshark: a SYN whose sequence number differs from the base
+    /// sequence number already recorded for that direction; issue 15097).
+    pub fn syn_starts_new_conversation(&self, dir: usize, seg: &Segment<'_>) -> bool {
+        let pure_syn = seg.flags.syn() && !seg.flags.ack();
+        pure_syn && matches!(self.dirs[dir].base_seq, Some(b) if b != seg.seq)
+    }
+
+    /// Runs the analysis for one segment travelling in direction `dir` (0 or 1).
+    /// `reused` marks the first SYN of a conversation that replaced an older one.
+    pub fn analyze(&mut self, dir: usize, seg: &Segment<'_>, reused: bool) -> SegmentAnalysis {
+        let fwd_i = dir & 1;
+        let rev_i = fwd_i ^ 1;
+        let mut out = SegmentAnalysis::default();
+        if reused {
+            out.analysis.insert(Label::ReusedPorts);
+        }
+        let flags = seg.flags;
+        let pure_syn = flags.syn() && !flags.ack();
+
+        // A SYN repeating the recorded ISN: restore nextseq, as a RST may have moved it
+        // (Wireshark issue 17616). It is then flagged as a retransmission by the analysis.
+        if pure_syn && self.dirs[fwd_i].base_seq == Some(seg.seq) {
+            let d = &mut self.dirs[fwd_i];
+            d.nextseq = d.maxseqtobeacked;
+        }
+        // A SYN-ACK with a new ISN on a known conversation: ports reused (issue 16944).
+        if flags.syn()
+            && flags.ack()
+            && let Some(b) = self.dirs[fwd_i].base_seq
+            && b != seg.seq
+        {
+            self.dirs[fwd_i].base_seq = Some(seg.seq);
+            out.analysis.insert(Label::ReusedPorts);
+        }
+
+        // Base sequence numbers: the ISN for a SYN, otherwise one before the first byte seen
+        // (bug 1542); the peer's from the first ACK's acknowledgement number.
+        if self.dirs[fwd_i].base_seq.is_none() {
+            let d = &mut self.dirs[fwd_i];
+            if flags.syn() {
+                d.base_seq = Some(seg.seq);
+                d.saw_syn = true;
+            } else {
+                d.base_seq = Some(seg.seq.wrapping_sub(1));
+            }
+        }
+        if flags.ack() && self.dirs[rev_i].base_seq.is_none() {
+            self.dirs[rev_i].base_seq = Some(seg.ack.wrapping_sub(1));
+        }
+
+        self.analyze_sequence_number(fwd_i, seg, &mut out);
+
+        let base = self.dirs[fwd_i].base_seq.unwrap_or(0);
+        out.rel_seq = seg.seq.wrapping_sub(base);
+        if flags.ack() {
+            out.rel_ack = seg.ack.wrapping_sub(self.dirs[rev_i].base_seq.unwrap_or(0));
+        }
+
+        // Displayed window: SYNs are never scaled.
+        out.win = u32::from(seg.window);
+        if !flags.syn()
+            && let Some(shift) = self.dirs[fwd_i].window_shift()
+        {
+            out.win = u32::from(seg.window) << shift;
+        }
+
+        // Handshake bookkeeping that dissect_tcp() does after the analysis.
+        if flags.syn() {
+            if !flags.ack() {
+                self.syn_time = Some(seg.ts);
+            }
+            self.dirs[fwd_i].is_first_ack = true;
+        }
+        let pure_ack = flags.ack() && !flags.syn();
+        if pure_ack
+            && self.first_rtt_ns.is_none()
+            && let Some(t) = self.syn_time
+        {
+            self.first_rtt_ns = Some(seg.ts.nanos_since(t));
+        }
+        if pure_ack {
+            self.dirs[fwd_i].is_first_ack = false;
+        }
+
+        // Window scale option (parsed after the analysis in Wireshark), then
+        // verify_tcp_window_scaling() for SYN and SYN-ACK.
+        for opt in seg.options {
+            if let TcpOpt::WindowScale(shift) = opt {
+                // RFC 7323 section 2.3: a shift above 14 is used as 14.
+                self.dirs[fwd_i].win_scale = (*shift).min(14) as i8;
+            }
+        }
+        if flags.syn() {
+            if self.dirs[fwd_i].win_scale == WS_UNKNOWN {
+                self.dirs[fwd_i].win_scale = WS_NONE;
+                self.dirs[rev_i].win_scale = WS_NONE;
+            } else if flags.ack() && self.dirs[rev_i].win_scale == WS_NONE {
+                self.dirs[fwd_i].win_scale = WS_NONE;
+            }
+        }
+        out
+    }
+
+    /// `tcp_analyze_sequence_number()`: the checks in Wireshark's order, on absolute numbers.
+    fn analyze_sequence_number(
+        &mut self,
+        fwd_i: usize,
+        seg: &Segment<'_>,
+        out: &mut SegmentAnalysis,
+    ) {
+        let (seq, ack, seglen) = (seg.seq, seg.ack, seg.len);
+        let window = u32::from(seg.window);
+        let flags = seg.flags;
+        let syn_fin_rst = flags.syn() || flags.fin() || flags.rst();
+        let a = &mut out.analysis;
+        let [d0, d1] = &mut self.dirs;
+        let (fwd, rev) = if fwd_i == 0 { (d0, d1) } else { (d1, d0) };
+        let s = |v: u32| SeqNumber(v);
+
+        'fwd: {
+            // Zero window probe: one byte at the next expected sequence number while the
+            // peer advertises a zero window.
+            if seglen == 1 && seq == fwd.nextseq && rev.window == 0 {
+                a.insert(Label::ZeroWindowProbe);
+                break 'fwd;
+            }
+            // Zero window: a zero window on anything but SYN, FIN or RST.
+            if window == 0 && !syn_fin_rst {
+                a.insert(Label::ZeroWindow);
+            }
+            // Lost segment: the segment starts beyond the highest byte seen so far.
+            if fwd.nextseq != 0 && s(seq) > s(fwd.nextseq) && !flags.rst() {
+                a.insert(Label::LostSegment);
+            }
+            // Keep-alive: 0 or 1 byte starting one before the next expected byte.
+            if (seglen == 0 || seglen == 1) && seq == fwd.nextseq.wrapping_sub(1) && !syn_fin_rst {
+                a.insert(Label::KeepAlive);
+            }
+            // Window update: no data, same seq/ack as before, a new non-zero window.
+            if seglen == 0
+                && window != 0
+                && window != fwd.window
+                && seq == fwd.nextseq
+                && ack == fwd.lastack
+                && !syn_fin_rst
+            {
+                a.insert(Label::WindowUpdate);
+            }
+            // Window full: data reaching exactly the edge of the peer's advertised window,
+            // when its scaling is known.
+            if seglen > 0 && rev.win_scale != WS_UNKNOWN && !syn_fin_rst {
+                let shift = if rev.is_first_ack || rev.win_scale == WS_NONE {
+                    0
+                } else {
+                    rev.win_scale as u32
+                };
+                let edge = rev.lastack.wrapping_add(rev.window.wrapping_shl(shift));
+                if seq.wrapping_add(seglen) == edge {
+                    a.insert(Label::WindowFull);
+                }
+            }
+            let repeats_last_ack =
+                seglen == 0 && seq == fwd.nextseq && ack == fwd.lastack && !syn_fin_rst;
+            // Keep-alive ACK: repeats the previous ACK right after a keep-alive from the peer.
+            if repeats_last_ack
+                && window != 0
+                && window == fwd.window
+                && rev.last_segment.contains(Label::KeepAlive)
+            {
+                a.insert(Label::KeepAliveAck);
+                break 'fwd;
+            }
+            // Zero window probe ACK: repeats the zero window right after a probe.
+            if repeats_last_ack
+                && window == 0
+                && window == fwd.window
+                && rev.last_segment.contains(Label::ZeroWindowProbe)
+            {
+                a.insert(Label::ZeroWindowProbeAck);
+                break 'fwd;
+            }
+            // Duplicate ACK: same window, seq and ack as the previous segment, no data.
+            if repeats_last_ack && window != 0 && window == fwd.window {
+                fwd.dupacknum = if fwd.dupacknum == -1 {
+                    1
+                } else {
+                    fwd.dupacknum + 1
+                };
+                a.insert(Label::DuplicateAck);
+                out.dup_ack = Some(DupAck {
+                    frame: fwd.lastnondupack,
+                    num: fwd.dupacknum.max(0) as u32,
+                });
+            }
+        }
+
+        // A new acknowledgement number resets the duplicate-ACK count.
+        if ack != fwd.lastack {
+            fwd.lastnondupack = seg.frame;
+            fwd.dupacknum = 0;
+        }
+
+        // ACKed unseen segment: acknowledges data beyond what was seen the other way.
+        if rev.maxseqtobeacked != 0 && s(ack) > s(rev.maxseqtobeacked) && flags.ack() {
+            if s(rev.maxseqtobeacked) < s(rev.nextseq) {
+                rev.maxseqtobeacked = rev.nextseq;
+                a.insert(Label::AckLostSegment);
+            } else {
+                if rev.dupacknum == 0 {
+                    a.insert(Label::AckLostSegment);
+                }
+                rev.dupacknum = -1;
+            }
+        }
+
+        // Retransmission, fast retransmission, spurious retransmission or out-of-order:
+        // data (or SYN/FIN) that does not advance the sequence number.
+        'retrans: {
+            if !(seglen > 0 || flags.syn() || flags.fin()) {
+                break 'retrans;
+            }
+            if a.contains(Label::KeepAlive) {
+                break 'retrans;
+            }
+            let mut seq_not_advanced = fwd.nextseq != 0 && s(seq) < s(fwd.nextseq);
+            // More than one byte starting one before nextseq: new data after a window probe.
+            if seglen > 1 && fwd.nextseq.wrapping_sub(1) == seq {
+                seq_not_advanced = false;
+            }
+            // Spurious: everything in it was already acknowledged.
+            if seglen > 0 && rev.lastack != 0 && s(seq.wrapping_add(seglen)) <= s(rev.lastack) {
+                a.insert(Label::SpuriousRetransmission);
+                a.insert(Label::Retransmission);
+                break 'retrans;
+            }
+            // Fast: two or more duplicate ACKs for this sequence number, within 20 ms.
+            let since_dupack = elapsed_ns(seg.ts, rev.lastack_time);
+            if seq_not_advanced
+                && rev.dupacknum >= 2
+                && rev.lastack == seq
+                && since_dupack < FAST_RETRANSMISSION_WINDOW_NS
+            {
+                a.insert(Label::FastRetransmission);
+                a.insert(Label::Retransmission);
+                break 'retrans;
+            }
+            // Out-of-order: arrived within one handshake RTT (3 ms when unknown) of the
+            // highest segment so far and does not just end where that one ended.
+            let since_next = elapsed_ns(seg.ts, fwd.nextseq_time);
+            let threshold = self
+                .first_rtt_ns
+                .filter(|t| *t != 0)
+                .unwrap_or(DEFAULT_OOO_THRESHOLD_NS);
+            let syn_fin = u32::from(flags.syn() || flags.fin());
+            if seq_not_advanced
+                && since_next < threshold
+                && fwd.nextseq != seq.wrapping_add(seglen).wrapping_add(syn_fin)
+            {
+                a.insert(Label::OutOfOrder);
+                break 'retrans;
+            }
+            if seq_not_advanced {
+                a.insert(Label::Retransmission);
+            }
+        }
+
+        // Highest sequence number seen; zero window probes do not advance it.
+        let mut nextseq = seq.wrapping_add(seglen);
+        if (seglen > 0 || flags.syn() || flags.fin()) && (flags.syn() || flags.fin()) {
+            nextseq = nextseq.wrapping_add(1);
+        }
+        let probe = a.contains(Label::ZeroWindowProbe);
+        if (s(nextseq) > s(fwd.nextseq) || fwd.nextseq == 0) && !probe {
+            fwd.nextseq = nextseq;
+            fwd.nextseq_time = seg.ts;
+        }
+        // Highest contiguous sequence number, for "ACKed unseen segment".
+        if (seq == fwd.maxseqtobeacked || fwd.maxseqtobeacked == 0) && !probe {
+            fwd.maxseqtobeacked = fwd.nextseq;
+        }
+        fwd.window = window;
+        fwd.lastack = ack;
+        fwd.lastack_time = seg.ts;
+        fwd.last_segment = *a;
+    }
+}
+
+/// Nanoseconds from `since` to `now`; a clock running backwards counts as "long ago", as
+/// Wireshark's unsigned arithmetic makes it.
+fn elapsed_ns(now: Timestamp, since: Timestamp) -> i128 {
+    let d = now.nanos_since(since);
+    if d < 0 { i128::MAX } else { d }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const C: usize = 0; // client direction
+    const S: usize = 1; // server direction
+
+    struct Run {
+        conn: Connection,
+        frame: u64,
+        now: Timestamp,
+    }
+
+    impl Run {
+        fn new() -> Self {
+            Run {
+                conn: Connection::default(),
+                frame: 0,
+                now: Timestamp::new(1000, 0),
+            }
+        }
+
+        /// Sends a segment `ms` milliseconds after the previous one.
+        #[allow(clippy::too_many_arguments)]
+        fn seg(
+            &mut self,
+            dir: usize,
+            ms: u64,
+            seq: u32,
+            ack: u32,
+            flags: u16,
+            win: u16,
+            len: u32,
+            opts: &[TcpOpt],
+        ) -> SegmentAnalysis {
+            self.frame += 1;
+            let ns = self.now.as_nanos() + i128::from(ms) * 1_000_000;
+            self.now = Timestamp::new((ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as u32);
+            let s = Segment {
+                frame: self.frame,
+                ts: self.now,
+                seq,
+                ack,
+                flags: TcpFlags(flags),
+                window: win,
+                len,
+                options: opts,
+            };
+            self.conn.analyze(dir, &s, false)
+        }
+
+        /// Three-way handshake with client ISN 1000 and server ISN 5000; 10 ms RTT.
+        fn handshake(&mut self) {
+            let f = TcpFlags::SYN;
+            self.seg(C, 0, 1000, 0, f, 65535, 0, &[TcpOpt::WindowScale(7)]);
+            self.seg(
+                S,
+                5,
+                5000,
+                1001,
+                f | TcpFlags::ACK,
+                65535,
+                0,
+                &[TcpOpt::WindowScale(7)],
+            );
+            self.seg(C, 5, 1001, 5001, TcpFlags::ACK, 512, 0, &[]);
+        }
+    }
+
+    const A: u16 = TcpFlags::ACK;
+    const PA: u16 = TcpFlags::ACK | TcpFlags::PSH;
+
+    fn labels(r: &SegmentAnalysis) -> Vec<&'static str> {
+        r.analysis.iter().map(Label::name).collect()
+    }
+
+    #[test]
+    fn handshake_gives_relative_numbers_and_scaled_window() {
+        let mut r = Run::new();
+        let syn = r.seg(
+            C,
+            0,
+            1000,
+            0,
+            TcpFlags::SYN,
+            65535,
+            0,
+            &[TcpOpt::WindowScale(7)],
+        );
+        assert_eq!((syn.rel_seq, syn.rel_ack, syn.win), (0, 0, 65535));
+        let sa = r.seg(
+            S,
+            5,
+            5000,
+            1001,
+            TcpFlags::SYN | A,
+            65535,
+            0,
+            &[TcpOpt::WindowScale(7)],
+        );
+        assert_eq!((sa.rel_seq, sa.rel_ack), (0, 1));
+        let ack = r.seg(C, 5, 1001, 5001, A, 512, 0, &[]);
+        assert_eq!((ack.rel_seq, ack.rel_ack, ack.win), (1, 1, 512 << 7));
+        assert!(ack.analysis.is_empty());
+        assert_eq!(r.conn.first_rtt_ns, Some(10_000_000));
+    }
+
+    #[test]
+    fn missing_syn_starts_relative_numbers_at_one() {
+        let mut r = Run::new();
+        let first = r.seg(C, 0, 77_000, 99_000, PA, 100, 10, &[]);
+        assert_eq!((first.rel_seq, first.rel_ack), (1, 1));
+        // Without a handshake the window scale is unknown, so the window is shown raw.
+        assert_eq!(first.win, 100);
+    }
+
+    #[test]
+    fn relative_numbers_survive_sequence_wraparound() {
+        let mut r = Run::new();
+        r.seg(C, 0, u32::MAX - 1, 0, TcpFlags::SYN, 1000, 0, &[]);
+        r.seg(S, 1, 10, u32::MAX, TcpFlags::SYN | A, 1000, 0, &[]);
+        r.seg(C, 1, u32::MAX, 11, A, 1000, 0, &[]);
+        let d = r.seg(C, 1, u32::MAX, 11, PA, 1000, 100, &[]);
+        assert_eq!(d.rel_seq, 1);
+        let next = r.seg(C, 1, 99, 11, PA, 1000, 100, &[]);
+        assert_eq!(next.rel_seq, 101);
+        assert!(next.analysis.is_empty(), "{:?}", labels(&next));
+    }
+
+    #[test]
+    fn segment_beyond_next_expected_is_previous_segment_not_captured() {
+        let mut r = Run::new();
+        r.handshake();
+        r.seg(C, 1, 1001, 5001, PA, 512, 100, &[]);
+        let gap = r.seg(C, 1, 1201, 5001, PA, 512, 100, &[]);
+        assert_eq!(labels(&gap), ["lost_segment"]);
+    }
+
+    #[test]
+    fn old_data_long_after_is_retransmission_and_soon_after_is_out_of_order() {
+        let mut r = Run::new();
+        r.handshake();
+        r.seg(C, 1, 1001, 5001, PA, 512, 100, &[]);
+        r.seg(C, 1, 1201, 5001, PA, 512, 100, &[]);
+        // Within one handshake RTT (10 ms) of the highest segment: out of order.
+        let ooo = r.seg(C, 2, 1101, 5001, PA, 512, 100, &[]);
+        assert_eq!(labels(&ooo), ["out_of_order"]);
+        // Long after: a retransmission.
+        let re = r.seg(C, 300, 1101, 5001, PA, 512, 100, &[]);
+        assert_eq!(labels(&re), ["retransmission"]);
+    }
+
+    #[test]
+    fn third_duplicate_ack_makes_fast_retransmission() {
+        let mut r = Run::new();
+        r.handshake();
+        r.seg(C, 1, 1001, 5001, PA, 512, 100, &[]);
+        r.seg(C, 1, 1101, 5001, PA, 512, 100, &[]); // lost in the network
+        r.seg(C, 1, 1201, 5001, PA, 512, 100, &[]);
+        let first = r.seg(S, 5, 5001, 1101, A, 512, 0, &[]);
+        assert!(first.analysis.is_empty());
+        let d1 = r.seg(S, 1, 5001, 1101, A, 512, 0, &[]);
+        assert_eq!(labels(&d1), ["duplicate_ack"]);
+        assert_eq!(d1.dup_ack, Some(DupAck { frame: 7, num: 1 }));
+        let d2 = r.seg(S, 1, 5001, 1101, A, 512, 0, &[]);
+        assert_eq!(d2.dup_ack, Some(DupAck { frame: 7, num: 2 }));
+        let fr = r.seg(C, 1, 1101, 5001, PA, 512, 100, &[]);
+        assert_eq!(labels(&fr), ["retransmission", "fast_retransmission"]);
+    }
+
+    #[test]
+    fn fast_retransmission_needs_to_follow_the_dup_acks_within_20ms() {
+        let mut r = Run::new();
+        r.handshake();
+        r.seg(C, 1, 1001, 5001, PA, 512, 100, &[]);
+        r.seg(C, 1, 1101, 5001, PA, 512, 100, &[]);
+        r.seg(S, 5, 5001, 1101, A, 512, 0, &[]);
+        r.seg(S, 1, 5001, 1101, A, 512, 0, &[]);
+        r.seg(S, 1, 5001, 1101, A, 512, 0, &[]);
+        let late = r.seg(C, 25, 1101, 5001, PA, 512, 100, &[]);
+        assert_eq!(labels(&late), ["retransmission"]);
+    }
+
+    #[test]
+    fn resending_acknowledged_data_is_spurious() {
+        let mut r = Run::new();
+        r.handshake();
+        r.seg(C, 1, 1001, 5001, PA, 512, 100, &[]);
+        r.seg(S, 5, 5001, 1101, A, 512, 0, &[]);
+        let sp = r.seg(C, 300, 1001, 5001, PA, 512, 100, &[]);
+        assert_eq!(labels(&sp), ["retransmission", "spurious_retransmission"]);
+    }
+
+    #[test]
+    fn one_byte_before_next_seq_is_keep_alive_and_its_echo_keep_alive_ack() {
+        let mut r = Run::new();
+        r.handshake();
+        r.seg(S, 5, 5001, 1001, A, 512, 0, &[]);
+        let ka = r.seg(C, 1000, 1000, 5001, A, 512, 0, &[]);
+        assert_eq!(labels(&ka), ["keep_alive"]);
+        let kaa = r.seg(S, 1, 5001, 1001, A, 512, 0, &[]);
+        assert_eq!(labels(&kaa), ["keep_alive_ack"]);
+    }
+
+    #[test]
+    fn zero_window_then_probe_then_probe_ack() {
+        let mut r = Run::new();
+        r.handshake();
+        r.seg(C, 1, 1001, 5001, PA, 512, 100, &[]);
+        let zw = r.seg(S, 1, 5001, 1101, A, 0, 0, &[]);
+        assert_eq!(labels(&zw), ["zero_window"]);
+        let probe = r.seg(C, 100, 1101, 5001, A, 512, 1, &[]);
+        assert_eq!(labels(&probe), ["zero_window_probe"]);
+        let pack = r.seg(S, 1, 5001, 1101, A, 0, 0, &[]);
+        assert_eq!(labels(&pack), ["zero_window", "zero_window_probe_ack"]);
+    }
+
+    #[test]
+    fn same_numbers_with_a_new_window_is_window_update() {
+        let mut r = Run::new();
+        r.handshake();
+        let wu = r.seg(C, 1, 1001, 5001, A, 1024, 0, &[]);
+        assert_eq!(labels(&wu), ["window_update"]);
+    }
+
+    #[test]
+    fn data_up_to_the_peers_window_edge_is_window_full() {
+        let mut r = Run::new();
+        r.handshake();
+        // Server's last ACK: 1001 with window 512 (unscaled, since is_first_ack holds until
+        // its first pure ACK); the server then ACKs and scaling applies: 2 << 7 = 256 bytes.
+        r.seg(S, 1, 5001, 1001, A, 2, 0, &[]);
+        let full = r.seg(C, 1, 1001, 5001, PA, 512, 256, &[]);
+        assert_eq!(labels(&full), ["window_full"]);
+    }
+
+    #[test]
+    fn acknowledging_unseen_data_is_ack_lost_segment() {
+        let mut r = Run::new();
+        r.handshake();
+        r.seg(C, 1, 1001, 5001, PA, 512, 100, &[]);
+        let ack = r.seg(S, 5, 5001, 1301, A, 512, 0, &[]);
+        assert_eq!(labels(&ack), ["ack_lost_segment"]);
+    }
+
+    #[test]
+    fn repeated_syn_with_the_same_isn_is_a_retransmission() {
+        let mut r = Run::new();
+        r.seg(C, 0, 1000, 0, TcpFlags::SYN, 65535, 0, &[]);
+        let again = r.seg(C, 1000, 1000, 0, TcpFlags::SYN, 65535, 0, &[]);
+        assert_eq!(labels(&again), ["retransmission"]);
+    }
+
+    #[test]
+    fn a_syn_with_a_new_isn_starts_a_new_conversation() {
+        let mut r = Run::new();
+        r.handshake();
+        let s = Segment {
+            frame: 9,
+            ts: r.now,
+            seq: 777,
+            ack: 0,
+            flags: TcpFlags(TcpFlags::SYN),
+            window: 100,
+            len: 0,
+            options: &[],
+        };
+        assert!(r.conn.syn_starts_new_conversation(C, &s));
+        assert!(
+            !r.conn
+                .syn_starts_new_conversation(C, &Segment { seq: 1000, ..s })
+        );
+    }
+}

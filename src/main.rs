@@ -1,0 +1,47 @@
+//! The `capd` binary: flags to config, run, errors to exit codes (0 done, 1 runtime error,
+//! 2 usage error), each error one sentence on stderr.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+
+use capd::cli::Args;
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                _ => ExitCode::from(2),
+            };
+        }
+    };
+    let config = match args.into_config(std::io::stdout().is_terminal()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("capd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match capd::run::run(config, std::io::stdout().lock()) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("capd: {}", sentence(&e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The error and its causes as one sentence: "writing output: broken pipe".
+fn sentence(e: &anyhow::Error) -> String {
+    let parts: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    let mut s = parts.join(": ");
+    if !s.ends_with('.') {
+        s.push('.');
+    }
+    s
+}

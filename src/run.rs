@@ -1,0 +1,138 @@
+//! A capture run: the capture thread feeds the engine over a bounded channel, the engine's
+//! events go to a sink, and signals end it all cleanly.
+//!
+//! Ctrl-C or SIGTERM sets a flag; the capture thread sees it within its poll interval, stops
+//! and hangs up; the pipeline drains what is queued, finishes every flow, prints `stats` and
+//! flushes. A second signal exits at once. A closed stdout (`capd ... | head`) ends the run
+//! quietly: the pipeline stops reading, which stops the capture thread.
+
+use std::io::{self, BufWriter, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result};
+use crossbeam_channel::bounded;
+
+use crate::capture::{self, Batch, QUEUE_BATCHES};
+use crate::cli::{Config, Output};
+use crate::engine::Engine;
+use crate::event::Event;
+use crate::report::Sink;
+use crate::report::human::Human;
+use crate::report::json::JsonLines;
+
+/// How a run ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Finished normally: end of file, count reached, or a signal.
+    Done,
+    /// stdout was closed by its reader.
+    OutputClosed,
+}
+
+/// Installs the Ctrl-C/SIGTERM handler once per process and returns the shared stop flag.
+pub fn stop_flag() -> Arc<AtomicBool> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        // A second signal while shutting down exits at once.
+        let _ = ctrlc::set_handler(move || {
+            if f.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+        flag
+    })
+    .clone()
+}
+
+fn is_broken_pipe(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::BrokenPipe
+}
+
+/// Runs a capture to its end, writing events to `out`.
+pub fn run(config: Config, out: impl Write) -> Result<Outcome> {
+    let opened = capture::open(&config.capture)?;
+    if let Some(user) = &config.user {
+        capture::drop_privileges(user)?;
+    }
+    let live = opened.is_live();
+    let out = BufWriter::with_capacity(1 << 16, out);
+    let mut sink: Box<dyn Sink> = match config.output {
+        Output::Json => Box::new(JsonLines::new(out)),
+        Output::Human(opts) => Box::new(Human::new(out, opts)),
+    };
+    let stop = stop_flag();
+    stop.store(false, Ordering::SeqCst);
+    let (tx, rx) = bounded::<Batch>(QUEUE_BATCHES);
+    let (recycle_tx, recycle_rx) = bounded::<Batch>(QUEUE_BATCHES + 2);
+    let handle = capture::spawn(opened, tx, recycle_rx, stop.clone())
+        .context("starting the capture thread")?;
+
+    let mut engine = Engine::new(config.engine.clone());
+    let mut closed = false;
+    'batches: for mut batch in rx.iter() {
+        for f in batch.frames() {
+            engine.handle_frame(&f.as_frame());
+            if let Err(e) = drain(&mut engine, sink.as_mut()) {
+                if is_broken_pipe(&e) {
+                    closed = true;
+                    break 'batches;
+                }
+                return Err(e).context("writing output");
+            }
+        }
+        if live {
+            // Show events as packets arrive rather than when a buffer fills.
+            if let Err(e) = sink.flush() {
+                if is_broken_pipe(&e) {
+                    closed = true;
+                    break;
+                }
+                return Err(e).context("writing output");
+            }
+        }
+        batch.clear();
+        let _ = recycle_tx.try_send(batch);
+    }
+    if closed {
+        stop.store(true, Ordering::SeqCst);
+    }
+    drop(rx);
+    let report = handle
+        .join()
+        .map_err(|_| anyhow::anyhow!("the capture thread stopped unexpectedly"))?;
+    if closed {
+        return Ok(Outcome::OutputClosed);
+    }
+
+    engine.finish();
+    let mut stats = engine.stats();
+    stats.dropped_queue = report.dropped_queue;
+    stats.received = report.records;
+    if let Some((received, dropped, if_dropped)) = report.pcap_stats {
+        stats.received = received;
+        stats.dropped_kernel = dropped;
+        stats.dropped_interface = if_dropped;
+    }
+    let finish = drain(&mut engine, sink.as_mut())
+        .and_then(|_| sink.emit(&Event::Stats(stats)))
+        .and_then(|_| sink.flush());
+    match finish {
+        Err(e) if is_broken_pipe(&e) => return Ok(Outcome::OutputClosed),
+        Err(e) => return Err(e).context("writing output"),
+        Ok(()) => {}
+    }
+    if let Some(err) = report.error {
+        anyhow::bail!(err);
+    }
+    Ok(Outcome::Done)
+}
+
+fn drain(engine: &mut Engine, sink: &mut dyn Sink) -> io::Result<()> {
+    while let Some(ev) = engine.poll_event() {
+        sink.emit(&ev)?;
+    }
+    Ok(())
+}
