@@ -32,6 +32,8 @@ pub const QUEUE_BATCHES: usize = 64;
 const MAX_RECYCLED_FRAME: usize = 64 * 1024;
 /// How long a quiet live capture waits before checking whether it should stop.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// How often a quiet live capture tells the pipeline the time.
+const TICK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Where frames come from.
 #[derive(Debug, Clone)]
@@ -181,6 +183,9 @@ pub struct Batch {
     frames: Vec<OwnedFrame>,
     len: usize,
     bytes: usize,
+    /// For a live capture with nothing to send: the current time, so that flows can expire
+    /// while the interface is quiet.
+    pub tick: Option<Timestamp>,
 }
 
 impl Batch {
@@ -220,6 +225,7 @@ impl Batch {
         }
         self.len = 0;
         self.bytes = 0;
+        self.tick = None;
     }
 }
 
@@ -428,6 +434,19 @@ struct Sending {
 }
 
 impl Sending {
+    /// Tells the pipeline what time it is while the interface is quiet.
+    fn tick(&mut self, now: Timestamp) {
+        if !self.batch.is_empty() || self.hung_up {
+            return;
+        }
+        let mut b = self.recycle.try_recv().unwrap_or_default();
+        b.tick = Some(now);
+        match self.tx.try_send(b) {
+            Ok(()) | Err(TrySendError::Full(_)) => {}
+            Err(TrySendError::Disconnected(_)) => self.hung_up = true,
+        }
+    }
+
     /// Hands the current batch to the pipeline and takes a recycled one.
     fn flush(&mut self) {
         if self.batch.is_empty() || self.hung_up {
@@ -519,6 +538,7 @@ fn run(
                 let fd = cap.as_raw_fd();
                 (fd >= 0).then_some(fd)
             };
+            let mut last_tick = std::time::Instant::now();
             while report.passed < limit && !out.hung_up && !stop.load(Ordering::Relaxed) {
                 let remaining = limit - report.passed;
                 let want =
@@ -550,6 +570,10 @@ fn run(
                         if let Some(w) = &mut o.savefile {
                             let _ = w.flush();
                         }
+                        if last_tick.elapsed() >= TICK_INTERVAL {
+                            last_tick = std::time::Instant::now();
+                            out.tick(wall_clock());
+                        }
                         wait_readable(fd, POLL_INTERVAL);
                     }
                     Err(e) => {
@@ -579,6 +603,17 @@ fn run(
         let _ = w.flush();
     }
     report
+}
+
+/// The current time, on the clock libpcap stamps live packets with.
+fn wall_clock() -> Timestamp {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::new(
+        i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        d.subsec_nanos(),
+    )
 }
 
 /// Blocks until the capture descriptor is readable or `timeout` passes.

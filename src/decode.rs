@@ -15,7 +15,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use etherparse::{
     Ethernet2HeaderSlice, IpNumber, Ipv4HeaderSlice, Ipv6ExtensionsSlice, Ipv6HeaderSlice,
-    LinuxSllHeaderSlice, LinuxSllProtocolType, SingleVlanHeaderSlice,
+    SingleVlanHeaderSlice,
 };
 
 use crate::event::{TcpFlags, TcpOpt};
@@ -76,6 +76,8 @@ pub struct TcpPacket<'a> {
     pub payload_len: u32,
     /// The snapshot length cut the TCP header or its options.
     pub header_truncated: bool,
+    /// The header lies about its own length; the frame counts as malformed.
+    pub problem: Option<HeaderProblem>,
     /// Outermost tunnel the segment was found in, for the Protocol column (`GTP <TCP>`).
     pub tunnel: Option<&'static str>,
 }
@@ -137,6 +139,15 @@ impl TcpPacket<'_> {
         }
         out
     }
+}
+
+/// How a TCP header's data offset field is wrong (Wireshark's two cases in `dissect_tcp()`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderProblem {
+    /// The data offset says fewer than 20 bytes.
+    BogusLength,
+    /// The data offset says more bytes than the IP datagram holds.
+    ShortSegment,
 }
 
 /// A frame that is not TCP over IP, summarised for the human packet list.
@@ -220,14 +231,16 @@ impl Decoder {
             linktype::RAW | linktype::RAW_12 | linktype::RAW_14 => self.ip_guess(data),
             linktype::IPV4 | linktype::IPV6 => self.ip_guess(data),
             linktype::NULL | linktype::LOOP => self.bsd_loopback(linktype, data),
-            linktype::LINUX_SLL => match LinuxSllHeaderSlice::from_slice(data) {
-                Ok(h) => match h.protocol_type() {
-                    LinuxSllProtocolType::EtherType(et) => {
-                        self.ethertype(et.0, data.get(16..).unwrap_or_default())
-                    }
-                    _ => Decoded::Other(other("SLL")),
-                },
-                Err(_) => self.short("SLL", "linux cooked header shorter than 16 bytes"),
+            // SLL: packet type (2), ARPHRD type (2), address length (2), address (8),
+            // protocol (2): 16 bytes. The protocol is an EtherType for every hardware type
+            // that carries IP (etherparse rejects hardware types it does not list, such as
+            // the tunnels and PPP links phones capture on, so this is read directly).
+            linktype::LINUX_SLL => match be16(data, 14) {
+                Some(proto) if proto >= 0x0600 => {
+                    self.ethertype(proto, data.get(16..).unwrap_or_default())
+                }
+                Some(_) => Decoded::Other(other("SLL")),
+                None => self.short("SLL", "linux cooked header shorter than 16 bytes"),
             },
             linktype::LINUX_SLL2 => match be16(data, 0) {
                 // SLL2: protocol type (2), reserved (2), ifindex (4), ARPHRD (2), packet type
@@ -298,12 +311,20 @@ impl Decoder {
         self.ip_guess(data.get(at..).unwrap_or_default())
     }
 
-    /// PPPoE session header (RFC 2516, 6 bytes) and the PPP protocol field (RFC 1661).
+    /// PPPoE session header (RFC 2516, 6 bytes) and the PPP protocol field (RFC 1661). The
+    /// header's length field bounds the PPP frame, so Ethernet padding after it is not taken
+    /// for IP payload (Wireshark bounds the IP datagram the same way).
     fn pppoe<'a>(&mut self, data: &'a [u8]) -> Decoded<'a> {
-        let Some(proto) = be16(data, 6) else {
+        let (Some(len), Some(proto)) = (be16(data, 4), be16(data, 6)) else {
             return self.short("PPPoES", "pppoe header shorter than 8 bytes");
         };
-        let payload = data.get(8..).unwrap_or_default();
+        let end = 6 + usize::from(len);
+        let payload = if end <= data.len() {
+            self.cut = 0;
+            data.get(8..end).unwrap_or_default()
+        } else {
+            data.get(8..).unwrap_or_default()
+        };
         match proto {
             0x0021 | 0x0057 => self.ip_guess(payload),
             _ => Decoded::Other(other("PPP")),
@@ -543,14 +564,23 @@ impl Decoder {
         let field32 = |at| be32(seg, at).unwrap_or_default();
         let offset_flags = field16(12);
         let header_len = ((offset_flags >> 12) as u8) * 4;
-        if header_len < 20 {
-            return Decoded::Malformed("tcp header length below 20 bytes");
-        }
-        if reported_len < usize::from(header_len) {
-            return Decoded::Malformed("tcp header longer than its ip datagram");
-        }
-        let captured_header = seg.len().min(usize::from(header_len));
-        let header_truncated = captured_header < usize::from(header_len);
+        // Wireshark still shows such segments as TCP, flagged as malformed: a header length
+        // below 20 ends dissection after the fixed fields; a header longer than the datagram
+        // ("short segment") leaves the segment without a length or sequence analysis.
+        let problem = if header_len < 20 {
+            Some(HeaderProblem::BogusLength)
+        } else if reported_len < usize::from(header_len) {
+            Some(HeaderProblem::ShortSegment)
+        } else {
+            None
+        };
+        let options_end = if problem.is_some() {
+            20
+        } else {
+            usize::from(header_len)
+        };
+        let captured_header = seg.len().min(options_end);
+        let header_truncated = captured_header < options_end;
         Decoded::Tcp(TcpPacket {
             src,
             dst,
@@ -565,8 +595,9 @@ impl Decoder {
             urgent: field16(18),
             options: seg.get(20..captured_header).unwrap_or_default(),
             payload: seg.get(usize::from(header_len)..).unwrap_or_default(),
-            payload_len: (reported_len - usize::from(header_len)) as u32,
+            payload_len: reported_len.saturating_sub(usize::from(header_len)) as u32,
             header_truncated,
+            problem,
             tunnel: self.tunnel,
         })
     }
@@ -675,14 +706,36 @@ mod tests {
     }
 
     #[test]
-    fn a_header_that_lies_about_its_length_is_malformed() {
+    fn a_header_that_lies_about_its_length_is_flagged() {
         let mut f = tcp_frame(b"");
         // Data offset 4 words: below the 20-byte minimum.
         f[14 + 20 + 12] = 0x40;
-        assert!(matches!(
-            decode(linktype::ETHERNET, &f, f.len() as u32),
-            Decoded::Malformed(_)
-        ));
+        let Decoded::Tcp(t) = decode(linktype::ETHERNET, &f, f.len() as u32) else {
+            panic!("still tcp");
+        };
+        assert_eq!(t.problem, Some(HeaderProblem::BogusLength));
+        // Data offset 15 words: longer than the datagram.
+        f[14 + 20 + 12] = 0xf0;
+        let Decoded::Tcp(t) = decode(linktype::ETHERNET, &f, f.len() as u32) else {
+            panic!("still tcp");
+        };
+        assert_eq!(t.problem, Some(HeaderProblem::ShortSegment));
+        assert_eq!(t.payload_len, 0);
+    }
+
+    #[test]
+    fn options_after_an_unknown_kind_are_still_read() {
+        let frame = tcp_frame(b"");
+        let mut t = match decode(linktype::ETHERNET, &frame, 0) {
+            Decoded::Tcp(t) => t,
+            _ => panic!("tcp"),
+        };
+        let opts = [30u8, 4, 0, 0, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 0];
+        t.options = &opts;
+        assert_eq!(
+            t.parsed_options().as_slice(),
+            &[TcpOpt::Other(30), TcpOpt::Timestamps(1, 2)]
+        );
     }
 
     #[test]

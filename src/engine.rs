@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 
-use crate::decode::{self, Decoded, TcpPacket};
+use crate::decode::{self, Decoded, HeaderProblem, TcpPacket};
 use crate::event::{
     AppInfo, Endpoint, Event, MalformedEvent, OtherFrameEvent, PacketEvent, StatsEvent, TcpOpt,
     TcpSummary, Timestamp,
@@ -16,7 +16,7 @@ use crate::event::{
 use crate::flow::conn::Repeat;
 use crate::flow::reassembly::{Abandoned, Chunk, Stream};
 use crate::flow::table::Flow;
-use crate::flow::tcp::Segment;
+use crate::flow::tcp::{Segment, SegmentAnalysis};
 use crate::flow::{EndReason, FlowKey, FlowTable, FlowTableConfig, Label};
 
 /// One captured frame, borrowed.
@@ -174,6 +174,9 @@ impl Engine {
 
     fn tcp(&mut self, frame: &Frame<'_>, rel_ns: i64, p: &TcpPacket<'_>) {
         self.stats.tcp_packets += 1;
+        if p.problem.is_some() {
+            self.stats.malformed += 1;
+        }
         let src = Endpoint {
             ip: p.src,
             port: p.sport,
@@ -224,13 +227,27 @@ impl Engine {
             return;
         };
 
-        let result = flow.tcp.analyze(dir, &seg, reused);
+        // A header longer than its datagram has no segment length: Wireshark skips the
+        // sequence analysis and shows the numbers as sent.
+        let short = p.problem == Some(HeaderProblem::ShortSegment);
+        let result = if short {
+            SegmentAnalysis {
+                rel_seq: p.seq,
+                rel_ack: p.ack,
+                win: u32::from(p.window),
+                ..SegmentAnalysis::default()
+            }
+        } else {
+            flow.tcp.analyze(dir, &seg, reused)
+        };
         flow.account(
             dir,
             frame.number,
             frame.ts,
             frame.orig_len,
             p.flags,
+            p.seq,
+            p.ack,
             p.payload_len,
         );
         flow.labels.add(result.analysis);
@@ -318,6 +335,8 @@ impl Engine {
                 dup_ack: result.dup_ack,
                 options,
                 header_truncated: p.header_truncated,
+                problem: p.problem,
+                header_len: p.header_len,
             },
             tls: Vec::new(),
             app: AppInfo::None,

@@ -177,6 +177,10 @@ pub struct TcpSummary {
     pub options: arrayvec::ArrayVec<TcpOpt, MAX_TCP_OPTS>,
     /// The header or its options were cut by the snapshot length.
     pub header_truncated: bool,
+    /// The header's length field is wrong (the frame also counts as malformed).
+    pub problem: Option<crate::decode::HeaderProblem>,
+    /// The data offset field, in bytes.
+    pub header_len: u8,
 }
 
 /// Wireshark's `[TCP Dup ACK <frame>#<num>]`.

@@ -73,25 +73,20 @@ pub fn run(config: Config, out: impl Write) -> Result<Outcome> {
     let mut engine = Engine::new(config.engine.clone());
     let mut closed = false;
     'batches: for mut batch in rx.iter() {
+        if let Some(now) = batch.tick {
+            engine.handle_tick(now);
+        }
         for f in batch.frames() {
             engine.handle_frame(&f.as_frame());
-            if let Err(e) = drain(&mut engine, sink.as_mut()) {
-                if is_broken_pipe(&e) {
-                    closed = true;
-                    break 'batches;
-                }
-                return Err(e).context("writing output");
+            if !pump(&mut engine, sink.as_mut(), false)? {
+                closed = true;
+                break 'batches;
             }
         }
-        if live {
-            // Show events as packets arrive rather than when a buffer fills.
-            if let Err(e) = sink.flush() {
-                if is_broken_pipe(&e) {
-                    closed = true;
-                    break;
-                }
-                return Err(e).context("writing output");
-            }
+        // Live: show events as packets arrive rather than when a buffer fills.
+        if (live || batch.tick.is_some()) && !pump(&mut engine, sink.as_mut(), true)? {
+            closed = true;
+            break;
         }
         batch.clear();
         let _ = recycle_tx.try_send(batch);
@@ -128,6 +123,16 @@ pub fn run(config: Config, out: impl Write) -> Result<Outcome> {
         anyhow::bail!(err);
     }
     Ok(Outcome::Done)
+}
+
+/// Writes queued events (and flushes if asked); `Ok(false)` when the reader closed stdout.
+fn pump(engine: &mut Engine, sink: &mut dyn Sink, flush: bool) -> Result<bool> {
+    let result = drain(engine, sink).and_then(|_| if flush { sink.flush() } else { Ok(()) });
+    match result {
+        Ok(()) => Ok(true),
+        Err(e) if is_broken_pipe(&e) => Ok(false),
+        Err(e) => Err(e).context("writing output"),
+    }
 }
 
 fn drain(engine: &mut Engine, sink: &mut dyn Sink) -> io::Result<()> {

@@ -11,6 +11,7 @@
 use rustc_hash::FxHashMap;
 
 use super::conn::ConnState;
+use super::seq::SeqNumber;
 use super::tcp::Connection;
 use super::{DirCounts, EndReason, FlowKey, FlowSummary, Handshake, LabelCounts};
 use crate::event::{Endpoint, FlowId, TcpFlags, Timestamp};
@@ -22,8 +23,13 @@ pub struct FlowTableConfig {
     pub max_flows: usize,
     /// A flow with no packet for this long ends.
     pub idle_timeout_ns: i128,
-    /// A closed flow (FIN both ways or RST) is reported once quiet for this long.
+    /// A cleanly closed flow (FIN both ways, both acknowledged) is reported once quiet for
+    /// this long.
     pub linger_ns: i128,
+    /// A flow closed by RST, or by FINs not all acknowledged, waits this long instead: peers
+    /// retry (a retransmitted SYN after a RST is the same connection to Wireshark), and
+    /// retransmitted FINs still belong to it.
+    pub unclean_linger_ns: i128,
 }
 
 impl Default for FlowTableConfig {
@@ -32,7 +38,8 @@ impl Default for FlowTableConfig {
             max_flows: 100_000,
             // Zeek's tcp_inactivity_timeout.
             idle_timeout_ns: 300 * 1_000_000_000,
-            linger_ns: 5 * 1_000_000_000,
+            linger_ns: 2 * 1_000_000_000,
+            unclean_linger_ns: 60 * 1_000_000_000,
         }
     }
 }
@@ -53,6 +60,10 @@ pub struct Flow<A> {
     pub first_ts: Timestamp,
     pub last_ts: Timestamp,
     fin: [bool; 2],
+    /// Sequence number just past each side's FIN.
+    fin_end: [SeqNumber; 2],
+    /// Highest acknowledgement number each side sent.
+    max_ack: [Option<SeqNumber>; 2],
     rst: bool,
     /// Stream bytes never captured, per direction index.
     pub gap_bytes: [u64; 2],
@@ -92,7 +103,8 @@ impl<A> Flow<A> {
         }
     }
 
-    /// Records the segment's contribution to counts, history and handshake frames.
+    /// Records the segment's contribution to counts, history, handshake frames and closing.
+    #[allow(clippy::too_many_arguments)]
     pub fn account(
         &mut self,
         dir: usize,
@@ -100,6 +112,8 @@ impl<A> Flow<A> {
         ts: Timestamp,
         wire_len: u32,
         flags: TcpFlags,
+        seq: u32,
+        ack: u32,
         payload_len: u32,
     ) {
         let from_client = self.from_client(dir);
@@ -109,8 +123,18 @@ impl<A> Flow<A> {
         c.payload_bytes += u64::from(payload_len);
         self.last_ts = ts;
         self.conn.segment(from_client, flags, payload_len);
+        if flags.syn() {
+            // The connection (re)opens: an earlier RST or FIN no longer closes it.
+            self.fin = [false; 2];
+            self.rst = false;
+        }
         if flags.fin() {
             self.fin[dir] = true;
+            self.fin_end[dir] = SeqNumber(seq) + payload_len + 1;
+        }
+        if flags.ack() {
+            let a = SeqNumber(ack);
+            self.max_ack[dir] = Some(self.max_ack[dir].map_or(a, |m| m.max(a)));
         }
         if flags.rst() {
             self.rst = true;
@@ -137,6 +161,13 @@ impl<A> Flow<A> {
     /// FIN seen both ways, or a RST.
     pub fn is_closed(&self) -> bool {
         self.rst || (self.fin[0] && self.fin[1])
+    }
+
+    /// FIN seen both ways and each acknowledged by the other side, without RST.
+    fn is_closed_cleanly(&self) -> bool {
+        !self.rst
+            && (0..2)
+                .all(|d| self.fin[d] && self.max_ack[d ^ 1].is_some_and(|a| a >= self.fin_end[d]))
     }
 
     /// The flow event for this flow.
@@ -257,6 +288,8 @@ impl<A> FlowTable<A> {
             first_ts: ts,
             last_ts: ts,
             fin: [false; 2],
+            fin_end: [SeqNumber::default(); 2],
+            max_ack: [None; 2],
             rst: false,
             gap_bytes: [0; 2],
             app,
@@ -288,7 +321,12 @@ impl<A> FlowTable<A> {
         let mut done: Vec<FlowKey> = Vec::new();
         for (k, f) in &self.flows {
             let quiet = now.nanos_since(f.last_ts);
-            if (f.is_closed() && quiet >= cfg.linger_ns) || quiet >= cfg.idle_timeout_ns {
+            let linger = if f.is_closed_cleanly() {
+                cfg.linger_ns
+            } else {
+                cfg.unclean_linger_ns
+            };
+            if (f.is_closed() && quiet >= linger) || quiet >= cfg.idle_timeout_ns {
                 done.push(*k);
             }
         }
@@ -405,7 +443,16 @@ mod tests {
             (),
             &mut ev,
         );
-        f.account(d, 1, Timestamp::new(0, 0), 60, TcpFlags(TcpFlags::RST), 0);
+        f.account(
+            d,
+            1,
+            Timestamp::new(0, 0),
+            60,
+            TcpFlags(TcpFlags::RST),
+            1,
+            0,
+            0,
+        );
         let (k2, d2) = FlowKey::new(ep("10.0.0.1", 1001), ep("10.0.0.2", 80));
         t.create(
             k2,
@@ -415,8 +462,11 @@ mod tests {
             (),
             &mut ev,
         );
-        assert!(t.expire(Timestamp::new(1, 0)).is_empty());
-        let out = t.expire(Timestamp::new(6, 0));
+        assert!(
+            t.expire(Timestamp::new(30, 0)).is_empty(),
+            "a reset flow lingers for a retry"
+        );
+        let out = t.expire(Timestamp::new(61, 0));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].1, EndReason::Rst);
         let out = t.expire(Timestamp::new(400, 0));

@@ -45,7 +45,9 @@ pub struct DirState {
     lastack: u32,
     lastack_time: Timestamp,
     lastnondupack: u64,
-    dupacknum: i32,
+    /// Wireshark keeps this unsigned and stores -1 in it after an ACKed unseen segment, so a
+    /// later check `dupacknum >= 2` passes; that quirk is kept (`u32::MAX` is its -1).
+    dupacknum: u32,
     /// Labels of this side's last segment (only keep-alive and zero-window-probe are read).
     last_segment: Analysis,
 }
@@ -168,9 +170,12 @@ impl Connection {
 
         let base = self.dirs[fwd_i].base_seq.unwrap_or(0);
         out.rel_seq = seg.seq.wrapping_sub(base);
-        if flags.ack() {
-            out.rel_ack = seg.ack.wrapping_sub(self.dirs[rev_i].base_seq.unwrap_or(0));
-        }
+        // Without ACK the field is shown as sent (Wireshark makes it relative only with ACK).
+        out.rel_ack = if flags.ack() {
+            seg.ack.wrapping_sub(self.dirs[rev_i].base_seq.unwrap_or(0))
+        } else {
+            seg.ack
+        };
 
         // Displayed window: SYNs are never scaled.
         out.win = u32::from(seg.window);
@@ -297,15 +302,15 @@ impl Connection {
             }
             // Duplicate ACK: same window, seq and ack as the previous segment, no data.
             if repeats_last_ack && window != 0 && window == fwd.window {
-                fwd.dupacknum = if fwd.dupacknum == -1 {
+                fwd.dupacknum = if fwd.dupacknum == u32::MAX {
                     1
                 } else {
-                    fwd.dupacknum + 1
+                    fwd.dupacknum.wrapping_add(1)
                 };
                 a.insert(Label::DuplicateAck);
                 out.dup_ack = Some(DupAck {
                     frame: fwd.lastnondupack,
-                    num: fwd.dupacknum.max(0) as u32,
+                    num: fwd.dupacknum,
                 });
             }
         }
@@ -325,7 +330,7 @@ impl Connection {
                 if rev.dupacknum == 0 {
                     a.insert(Label::AckLostSegment);
                 }
-                rev.dupacknum = -1;
+                rev.dupacknum = u32::MAX;
             }
         }
 
@@ -498,6 +503,12 @@ mod tests {
             &[TcpOpt::WindowScale(7)],
         );
         assert_eq!((syn.rel_seq, syn.rel_ack, syn.win), (0, 0, 65535));
+        let mut r2 = Run::new();
+        let rst = r2.seg(C, 0, 5, 777, TcpFlags::RST, 0, 0, &[]);
+        assert_eq!(
+            rst.rel_ack, 777,
+            "without ACK the acknowledgement field is shown raw"
+        );
         let sa = r.seg(
             S,
             5,
@@ -589,6 +600,21 @@ mod tests {
         r.seg(S, 1, 5001, 1101, A, 512, 0, &[]);
         let late = r.seg(C, 25, 1101, 5001, PA, 512, 100, &[]);
         assert_eq!(labels(&late), ["retransmission"]);
+    }
+
+    #[test]
+    fn after_an_acked_unseen_segment_a_resend_counts_as_fast_retransmission() {
+        // Wireshark stores -1 in its unsigned duplicate-ACK counter after an ACKed unseen
+        // segment, so a resend of what the peer last acknowledged passes the ">= 2 duplicate
+        // ACKs" test without any duplicate ACK.
+        let mut r = Run::new();
+        r.handshake();
+        r.seg(C, 1, 1001, 5001, PA, 512, 100, &[]);
+        r.seg(S, 1, 5001, 1101, PA, 512, 100, &[]);
+        let unseen = r.seg(S, 1, 5101, 1301, A, 512, 0, &[]);
+        assert_eq!(labels(&unseen), ["ack_lost_segment"]);
+        let resend = r.seg(S, 1, 5001, 1301, PA, 512, 100, &[]);
+        assert_eq!(labels(&resend), ["retransmission", "fast_retransmission"]);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use std::fmt::{self, Write};
 
+use crate::decode::HeaderProblem;
 use crate::event::{AppInfo, PacketEvent, TcpFlags, TcpOpt};
 use crate::flow::Label;
 
@@ -126,8 +127,8 @@ fn has_prefix(p: &PacketEvent) -> bool {
         || (a.contains(Label::DuplicateAck) && p.tcp.dup_ack.is_some_and(|d| d.num > 0))
 }
 
-/// The TCP summary line without prefix.
-fn write_tcp_line(p: &PacketEvent, w: &mut impl Write) -> fmt::Result {
+/// Ports, flags, `Seq=`, `Ack=` (with ACK) and `Win=`.
+fn write_tcp_fields(p: &PacketEvent, w: &mut impl Write) -> fmt::Result {
     let t = &p.tcp;
     write!(w, "{} \u{2192} {} [", p.sport, p.dport)?;
     write_flags(t.flags, w)?;
@@ -135,7 +136,13 @@ fn write_tcp_line(p: &PacketEvent, w: &mut impl Write) -> fmt::Result {
     if t.flags.ack() {
         write!(w, " Ack={}", t.ack)?;
     }
-    write!(w, " Win={}", t.win)?;
+    write!(w, " Win={}", t.win)
+}
+
+/// The TCP summary line without prefix.
+fn write_tcp_line(p: &PacketEvent, w: &mut impl Write) -> fmt::Result {
+    let t = &p.tcp;
+    write_tcp_fields(p, w)?;
     if t.flags.has(TcpFlags::URG) {
         write!(w, " Urg={}", t.urgent)?;
     }
@@ -158,6 +165,26 @@ fn write_tcp_line(p: &PacketEvent, w: &mut impl Write) -> fmt::Result {
 
 /// Writes the Info column of `p`.
 pub fn write_info(p: &PacketEvent, w: &mut impl Write) -> fmt::Result {
+    match p.tcp.problem {
+        // dissect_tcp() stops after Seq/Ack/Win, before the analysis is printed.
+        Some(HeaderProblem::BogusLength) => {
+            write_tcp_fields(p, w)?;
+            return write!(
+                w,
+                ", bogus TCP header length ({}, must be at least 20)",
+                p.tcp.header_len
+            );
+        }
+        // No segment length; the options run past the datagram, which ends dissection.
+        Some(HeaderProblem::ShortSegment) => {
+            write_tcp_fields(p, w)?;
+            if p.tcp.flags.has(TcpFlags::URG) {
+                write!(w, " Urg={}", p.tcp.urgent)?;
+            }
+            return w.write_str("[Malformed Packet]");
+        }
+        None => {}
+    }
     write_prefix(p, w)?;
     let has_prefix = has_prefix(p);
     match &p.app {
