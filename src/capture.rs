@@ -272,6 +272,18 @@ impl Opened {
     pub fn is_live(&self) -> bool {
         matches!(self.handle, Handle::Live(_))
     }
+
+    /// The interface name or file path being read.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// libpcap's name for the link type (`EN10MB`, `LINUX_SLL2`, ...).
+    pub fn linktype_name(&self) -> String {
+        pcap::Linktype(self.linktype)
+            .get_name()
+            .unwrap_or_else(|_| format!("DLT {}", self.linktype))
+    }
 }
 
 /// Opens the source, compiles the filter and creates the `-w` file.

@@ -58,6 +58,15 @@ pub fn run(config: Config, out: impl Write) -> Result<Outcome> {
         capture::drop_privileges(user)?;
     }
     let live = opened.is_live();
+    if live {
+        // As tcpdump does: tells the user (and scripts waiting on it) that frames now flow.
+        let filter = config.capture.filter.as_deref().unwrap_or("none");
+        eprintln!(
+            "capd: listening on {}, link-type {}, filter: {filter}",
+            opened.name(),
+            opened.linktype_name()
+        );
+    }
     let out = BufWriter::with_capacity(1 << 16, out);
     let mut sink: Box<dyn Sink> = match config.output {
         Output::Json => Box::new(JsonLines::new(out)),
