@@ -8,6 +8,10 @@
 
 use serde::{Serialize, Serializer};
 
+pub mod cert;
+pub mod fingerprint;
+pub mod hello;
+pub mod messages;
 pub mod names;
 
 /// TLS record content types (RFC 8446 section 5.1), unknown values kept.
@@ -119,6 +123,9 @@ pub struct CertSummary {
     pub key: String,
     /// Signature algorithm name, e.g. `sha256WithRSAEncryption`.
     pub signature_algorithm: String,
+    /// Why the certificate could not be parsed, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Milliseconds from the first SYN (or ClientHello) to each handshake stage.

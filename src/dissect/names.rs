@@ -118,6 +118,114 @@ pub fn alert_description(v: u8) -> (Cow<'static, str>, Cow<'static, str>) {
     (snake.into(), shown.into())
 }
 
+/// A named group (supported_groups, key_share, ServerKeyExchange curve) by its IANA name.
+pub fn group_name(v: u16) -> Cow<'static, str> {
+    let name = match v {
+        1..=22 => return format!("sect/secp {v}").into(),
+        23 => "secp256r1",
+        24 => "secp384r1",
+        25 => "secp521r1",
+        26 => "brainpoolP256r1",
+        27 => "brainpoolP384r1",
+        28 => "brainpoolP512r1",
+        29 => "x25519",
+        30 => "x448",
+        256 => "ffdhe2048",
+        257 => "ffdhe3072",
+        258 => "ffdhe4096",
+        259 => "ffdhe6144",
+        260 => "ffdhe8192",
+        0x11eb => "SecP256r1MLKEM768",
+        0x11ec => "X25519MLKEM768",
+        0x11ed => "SecP384r1MLKEM1024",
+        0x6399 => "X25519Kyber768Draft00",
+        v if is_grease(v) => return format!("GREASE 0x{v:04x}").into(),
+        v => return format!("0x{v:04x}").into(),
+    };
+    name.into()
+}
+
+/// A signature scheme (RFC 8446 section 4.2.3; TLS 1.2 hash/signature pairs) by IANA name.
+pub fn signature_scheme_name(v: u16) -> Cow<'static, str> {
+    let name = match v {
+        0x0201 => "rsa_pkcs1_sha1",
+        0x0203 => "ecdsa_sha1",
+        0x0202 => "dsa_sha1",
+        0x0301 => "rsa_pkcs1_sha224",
+        0x0303 => "ecdsa_sha224",
+        0x0401 => "rsa_pkcs1_sha256",
+        0x0402 => "dsa_sha256",
+        0x0403 => "ecdsa_secp256r1_sha256",
+        0x0501 => "rsa_pkcs1_sha384",
+        0x0503 => "ecdsa_secp384r1_sha384",
+        0x0601 => "rsa_pkcs1_sha512",
+        0x0603 => "ecdsa_secp521r1_sha512",
+        0x0804 => "rsa_pss_rsae_sha256",
+        0x0805 => "rsa_pss_rsae_sha384",
+        0x0806 => "rsa_pss_rsae_sha512",
+        0x0807 => "ed25519",
+        0x0808 => "ed448",
+        0x0809 => "rsa_pss_pss_sha256",
+        0x080a => "rsa_pss_pss_sha384",
+        0x080b => "rsa_pss_pss_sha512",
+        0x081a => "ecdsa_brainpoolP256r1tls13_sha256",
+        0x081b => "ecdsa_brainpoolP384r1tls13_sha384",
+        0x081c => "ecdsa_brainpoolP512r1tls13_sha512",
+        v if is_grease(v) => return format!("GREASE 0x{v:04x}").into(),
+        v => return format!("0x{v:04x}").into(),
+    };
+    name.into()
+}
+
+/// A cipher suite's IANA name, or its hex value when unassigned.
+pub fn cipher_suite_name(id: u16) -> Cow<'static, str> {
+    match tls_parser::TlsCipherSuite::from_id(id) {
+        Some(c) => c.name.into(),
+        None if is_grease(id) => format!("GREASE 0x{id:04x}").into(),
+        None => format!("0x{id:04x}").into(),
+    }
+}
+
+/// An extension type's IANA name, or its number.
+pub fn extension_name(v: u16) -> Cow<'static, str> {
+    let name = match v {
+        0 => "server_name",
+        1 => "max_fragment_length",
+        5 => "status_request",
+        10 => "supported_groups",
+        11 => "ec_point_formats",
+        13 => "signature_algorithms",
+        14 => "use_srtp",
+        15 => "heartbeat",
+        16 => "application_layer_protocol_negotiation",
+        17 => "status_request_v2",
+        18 => "signed_certificate_timestamp",
+        21 => "padding",
+        22 => "encrypt_then_mac",
+        23 => "extended_master_secret",
+        27 => "compress_certificate",
+        28 => "record_size_limit",
+        35 => "session_ticket",
+        41 => "pre_shared_key",
+        42 => "early_data",
+        43 => "supported_versions",
+        44 => "cookie",
+        45 => "psk_key_exchange_modes",
+        47 => "certificate_authorities",
+        49 => "post_handshake_auth",
+        50 => "signature_algorithms_cert",
+        51 => "key_share",
+        57 => "quic_transport_parameters",
+        0x4469 | 0x44cd => "application_settings",
+        0xfe0d => "encrypted_client_hello",
+        0xff01 => "renegotiation_info",
+        13172 => "next_protocol_negotiation",
+        v if is_grease(v) => return format!("GREASE 0x{v:04x}").into(),
+        v => return format!("{v}").into(),
+    };
+    name.into()
+}
+
 /// The Protocol column for a version (`ssl_version_short_names`): `TLSv1.2`, `SSLv3` ...;
 /// Wireshark shows `TLS` for versions it has no short name for, such as TLS 1.3 drafts.
 pub fn version_short_name(v: u16) -> &'static str {
@@ -129,6 +237,8 @@ pub fn version_short_name(v: u16) -> &'static str {
         0x0303 => "TLSv1.2",
         0x0304 => "TLSv1.3",
         0x0101 => "GMTLSv1",
+        // Drafts of TLS 1.3 are shown as TLS 1.3 once negotiated.
+        0x7f00..=0x7fff => "TLSv1.3",
         _ => "TLS",
     }
 }
