@@ -13,6 +13,8 @@ pub mod fingerprint;
 pub mod hello;
 pub mod messages;
 pub mod names;
+pub mod session;
+pub mod tls;
 
 /// TLS record content types (RFC 8446 section 5.1), unknown values kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -163,4 +165,7 @@ pub struct TlsSession {
     pub ja3s: Option<String>,
     pub ja4: Option<String>,
     pub timing: Timing,
+    /// Every decoded handshake field beyond the summary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Box<session::HandshakeDetails>>,
 }

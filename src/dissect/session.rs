@@ -1,0 +1,561 @@
+//! One TLS session's summary (CONTRACT.md `tls_handshake`), built from the records and
+//! handshake messages the TLS dissector finds in both directions of a flow.
+//!
+//! The builder is told each fact as it is dissected (a handshake message with its bytes, a
+//! ChangeCipherSpec, an alert, an encrypted record) and keeps what the summary needs: the
+//! negotiated parameters, the ordered message lists, both certificate chains, fingerprints,
+//! stage timings, and, for checks that come later (chain and signature verification), the
+//! randoms, the signed key exchange parameters and the handshake transcript, within fixed
+//! bounds. A session is ready to report when it fails (fatal alert) or, once established, at
+//! its first application data; otherwise its flow's end reports it.
+
+use serde::Serialize;
+
+use super::cert;
+use super::fingerprint;
+use super::hello::{self, ClientHello, ServerHello};
+use super::messages::{self, CertificateRequest, CertificateVerify, ClientKeyExchange};
+use super::messages::{NewSessionTicket, ServerKeyExchange};
+use super::names::{self, cipher_suite_name, extension_name, group_name, signature_scheme_name};
+use super::{AlertInfo, CertSummary, Timing, TlsSession, Version};
+use crate::event::Timestamp;
+
+/// Handshake bytes kept for a later signature check; a transcript beyond this is dropped.
+const MAX_TRANSCRIPT: usize = 256 * 1024;
+/// Entries kept per message list (a renegotiating or looping peer cannot grow it further).
+const MAX_MESSAGES: usize = 64;
+
+/// Decoded ClientHello, as reported.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClientHelloInfo {
+    pub version: String,
+    pub session_id: String,
+    pub cipher_suites: Vec<String>,
+    pub compression_methods: Vec<u8>,
+    pub extensions: Vec<String>,
+    pub supported_groups: Vec<String>,
+    pub ec_point_formats: Vec<u8>,
+    pub signature_algorithms: Vec<String>,
+    pub supported_versions: Vec<String>,
+    pub key_share: Vec<String>,
+    pub alpn: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_ticket_len: Option<usize>,
+    pub sslv2_format: bool,
+    pub grease: bool,
+}
+
+/// Decoded ServerHello, as reported.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServerHelloInfo {
+    pub version: String,
+    pub session_id: String,
+    pub cipher_suite: String,
+    pub compression_method: u8,
+    pub extensions: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_share: Option<String>,
+    pub hello_retry_request: bool,
+}
+
+/// Application data seen per direction.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AppDataCounts {
+    pub client_records: u64,
+    pub client_bytes: u64,
+    pub server_records: u64,
+    pub server_bytes: u64,
+}
+
+/// Everything decoded beyond CONTRACT.md's summary fields.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HandshakeDetails {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_hello: Option<ClientHelloInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_hello: Option<ServerHelloInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_key_exchange: Option<ServerKeyExchange>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_request: Option<CertificateRequest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_key_exchange: Option<ClientKeyExchange>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_verify: Option<CertificateVerify>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_session_ticket: Option<NewSessionTicket>,
+    pub application_data: AppDataCounts,
+    /// Heartbeat records per direction (client, server).
+    pub heartbeats: [u64; 2],
+    /// The client asked for a certificate (CertificateRequest seen).
+    pub client_certificate_requested: bool,
+    /// Why part of the handshake could not be read (gaps in the capture), if it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<&'static str>,
+}
+
+/// Raw material kept for verifying the session later (chains against a CA, signatures).
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    pub client_random: Option<[u8; 32]>,
+    pub server_random: Option<[u8; 32]>,
+    pub server_chain: Vec<Vec<u8>>,
+    pub client_chain: Vec<Vec<u8>>,
+    /// Handshake messages (headers included) from ClientHello up to, not including, the
+    /// client's CertificateVerify: what that signature covers in TLS 1.2.
+    pub transcript: Vec<u8>,
+    pub transcript_complete: bool,
+}
+
+/// Where the handshake stands, as RFC 5246 section 7.3 and RFC 8446 section 2 describe it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Phase {
+    /// Before a ClientHello (or mid-stream).
+    #[default]
+    Start,
+    /// Hellos and the first flights in the clear.
+    Negotiating,
+    /// Both Finished messages (TLS 1.2) or the client's Finished (TLS 1.3) were sent.
+    Established,
+    /// A fatal alert ended the handshake.
+    Failed,
+}
+
+/// Builds one session's summary.
+#[derive(Debug, Default)]
+pub struct SessionBuilder {
+    s: TlsSession,
+    details: HandshakeDetails,
+    evidence: Evidence,
+    phase: Phase,
+    start: Timestamp,
+    client_hello: Option<ClientHello>,
+    server_hello: Option<ServerHello>,
+    /// ChangeCipherSpec sent, per direction (client, server).
+    ccs: [bool; 2],
+    /// An encrypted handshake record (Finished) followed the ChangeCipherSpec, per direction.
+    finished: [bool; 2],
+    /// A server that skipped Certificate after ServerHello (abbreviated handshake).
+    abbreviated: bool,
+    reported: bool,
+    /// First data after the handshake: time to report.
+    ready: bool,
+}
+
+fn side(from_client: bool) -> usize {
+    usize::from(!from_client)
+}
+
+impl SessionBuilder {
+    /// A session on `flow` between `client` and `server`; timings count from `start` (the
+    /// first SYN, or the first frame of the flow when no SYN was captured).
+    pub fn new(
+        flow: crate::event::FlowId,
+        client: String,
+        server: String,
+        start: Timestamp,
+    ) -> Self {
+        SessionBuilder {
+            s: TlsSession {
+                flow,
+                client,
+                server,
+                ..TlsSession::default()
+            },
+            start,
+            ..SessionBuilder::default()
+        }
+    }
+
+    fn since(&self, ts: Timestamp) -> Option<f64> {
+        Some((ts.millis_since(self.start) * 1000.0).round() / 1000.0)
+    }
+
+    fn push(&mut self, from_client: bool, name: impl Into<String>) {
+        let list = if from_client {
+            &mut self.s.client_messages
+        } else {
+            &mut self.s.server_messages
+        };
+        if list.len() < MAX_MESSAGES {
+            list.push(name.into());
+        }
+    }
+
+    /// The negotiated version, once known (the ServerHello's; else the ClientHello's).
+    pub fn version(&self) -> Option<u16> {
+        self.server_hello
+            .as_ref()
+            .filter(|sh| !sh.hello_retry_request)
+            .map(ServerHello::negotiated_version)
+    }
+
+    fn is_tls13(&self) -> bool {
+        matches!(self.version(), Some(v) if v == 0x0304 || (0x7f00..=0x7fff).contains(&v))
+    }
+
+    fn cipher(&self) -> u16 {
+        self.server_hello.as_ref().map(|s| s.cipher).unwrap_or(0)
+    }
+
+    fn record_transcript(&mut self, raw: &[u8]) {
+        let t = &mut self.evidence.transcript;
+        if t.len() + raw.len() <= MAX_TRANSCRIPT {
+            t.extend_from_slice(raw);
+        }
+    }
+
+    /// A plaintext handshake message: `raw` is the whole message, 4-byte header included.
+    pub fn handshake(&mut self, from_client: bool, ts: Timestamp, msg_type: u8, raw: &[u8]) {
+        let body = raw.get(4..).unwrap_or_default();
+        if self.phase == Phase::Start {
+            self.phase = Phase::Negotiating;
+        }
+        let name = match msg_type {
+            2 if body.get(2..34) == Some(&hello::HRR_RANDOM[..]) => "hello_retry_request",
+            t => names::handshake_type(t).map_or("unknown", |(snake, _)| snake),
+        };
+        self.push(from_client, name);
+        if !(self.evidence.transcript_complete || from_client && msg_type == 15) {
+            self.record_transcript(raw);
+        }
+        let version = self.version().unwrap_or(0x0303);
+        match (from_client, msg_type) {
+            (true, 1) => self.on_client_hello(ts, body),
+            (false, 2) => self.on_server_hello(ts, body),
+            (_, 11) => {
+                let chain: Vec<Vec<u8>> = messages::certificate_chain(body, self.is_tls13())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(<[u8]>::to_vec)
+                    .collect();
+                let summaries: Vec<CertSummary> =
+                    chain.iter().map(|der| cert::summarize(der)).collect();
+                if from_client {
+                    self.s.mutual = !chain.is_empty();
+                    self.s.client_certs = summaries;
+                    self.evidence.client_chain = chain;
+                } else {
+                    self.s.server_certs = summaries;
+                    self.evidence.server_chain = chain;
+                }
+            }
+            (false, 12) => {
+                self.details.server_key_exchange =
+                    messages::server_key_exchange(body, self.cipher(), version);
+            }
+            (false, 13) => {
+                self.details.client_certificate_requested = true;
+                self.details.certificate_request = messages::certificate_request(body);
+            }
+            (false, 14) => self.s.timing.server_done = self.since(ts),
+            (true, 16) => {
+                self.details.client_key_exchange =
+                    messages::client_key_exchange(body, self.cipher(), version);
+            }
+            (true, 15) => {
+                self.evidence.transcript_complete = true;
+                self.details.certificate_verify = messages::certificate_verify(body, version);
+            }
+            (false, 4) => {
+                self.details.new_session_ticket = messages::new_session_ticket(body);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_client_hello(&mut self, ts: Timestamp, body: &[u8]) {
+        if let Some(ch) = hello::parse_client_hello(body) {
+            self.evidence.client_random = body.get(2..34).and_then(|r| r.try_into().ok());
+            self.client_hello_parsed(ts, ch);
+        }
+    }
+
+    /// A ClientHello in SSL 2.0 format (the record layer found it).
+    pub fn sslv2_client_hello(&mut self, ts: Timestamp, msg: &[u8]) {
+        if self.phase == Phase::Start {
+            self.phase = Phase::Negotiating;
+        }
+        self.push(true, "client_hello");
+        if let Some(ch) = hello::parse_sslv2_client_hello(msg) {
+            self.client_hello_parsed(ts, ch);
+        }
+    }
+
+    fn client_hello_parsed(&mut self, ts: Timestamp, ch: ClientHello) {
+        // A second ClientHello (after HelloRetryRequest) updates the offer, not the timing
+        // or the fingerprints, which describe the first one, as Zeek and Suricata do.
+        if self.client_hello.is_none() {
+            self.s.timing.client_hello = self.since(ts);
+            if !ch.sslv2_format {
+                self.s.ja3 = Some(fingerprint::ja3(&ch));
+                self.s.ja4 = Some(fingerprint::ja4(&ch));
+            }
+            self.s.sni = ch.sni.clone();
+            self.s.alpn = ch
+                .alpn
+                .first()
+                .map(|p| String::from_utf8_lossy(p).into_owned());
+        }
+        let grease = ch.ciphers.iter().any(|c| names::is_grease(*c))
+            || ch.extensions.iter().any(|e| names::is_grease(*e));
+        self.details.client_hello = Some(ClientHelloInfo {
+            version: Version(ch.version).name().into_owned(),
+            session_id: cert::hex(&ch.session_id),
+            cipher_suites: ch
+                .ciphers
+                .iter()
+                .map(|c| cipher_suite_name(*c).into_owned())
+                .collect(),
+            compression_methods: ch.compression.clone(),
+            extensions: ch
+                .extensions
+                .iter()
+                .map(|e| extension_name(*e).into_owned())
+                .collect(),
+            supported_groups: ch
+                .groups
+                .iter()
+                .map(|g| group_name(*g).into_owned())
+                .collect(),
+            ec_point_formats: ch.point_formats.clone(),
+            signature_algorithms: ch
+                .signature_algorithms
+                .iter()
+                .map(|s| signature_scheme_name(*s).into_owned())
+                .collect(),
+            supported_versions: ch
+                .supported_versions
+                .iter()
+                .map(|v| Version(*v).name().into_owned())
+                .collect(),
+            key_share: ch
+                .key_share_groups
+                .iter()
+                .map(|g| group_name(*g).into_owned())
+                .collect(),
+            alpn: ch
+                .alpn
+                .iter()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect(),
+            session_ticket_len: ch.session_ticket,
+            sslv2_format: ch.sslv2_format,
+            grease,
+        });
+        self.client_hello = Some(ch);
+    }
+
+    fn on_server_hello(&mut self, ts: Timestamp, body: &[u8]) {
+        let Some(sh) = hello::parse_server_hello(body) else {
+            return;
+        };
+        if !sh.hello_retry_request {
+            self.s.timing.server_hello = self.since(ts);
+            self.evidence.server_random = body.get(2..34).and_then(|r| r.try_into().ok());
+            let version = sh.negotiated_version();
+            self.s.version = Some(Version(version).name().into_owned());
+            self.s.cipher_suite = Some(cipher_suite_name(sh.cipher).into_owned());
+            self.s.cipher_suite_id = Some(sh.cipher);
+            self.s.ja3s = Some(fingerprint::ja3s(&sh));
+            if let Some(p) = &sh.alpn {
+                self.s.alpn = Some(String::from_utf8_lossy(p).into_owned());
+            } else if self
+                .client_hello
+                .as_ref()
+                .is_some_and(|c| !c.alpn.is_empty())
+            {
+                // The server chose no protocol: report the choice, not the offer.
+                self.s.alpn = None;
+            }
+            let ch_sid = self.client_hello.as_ref().map(|c| c.session_id.as_slice());
+            self.s.resumed =
+                sh.psk || (!sh.session_id.is_empty() && ch_sid == Some(sh.session_id.as_slice()));
+        }
+        self.details.server_hello = Some(ServerHelloInfo {
+            version: Version(sh.negotiated_version()).name().into_owned(),
+            session_id: cert::hex(&sh.session_id),
+            cipher_suite: cipher_suite_name(sh.cipher).into_owned(),
+            compression_method: sh.compression,
+            extensions: sh
+                .extensions
+                .iter()
+                .map(|e| extension_name(*e).into_owned())
+                .collect(),
+            key_share: sh.key_share_group.map(|g| group_name(g).into_owned()),
+            hello_retry_request: sh.hello_retry_request,
+        });
+        self.server_hello = Some(sh);
+    }
+
+    /// An SSL 2.0 message other than CLIENT-HELLO, by its snake-case name.
+    pub fn sslv2_message(&mut self, from_client: bool, ts: Timestamp, name: &'static str) {
+        if name == "server_hello" {
+            self.s.version = Some(Version::SSL2.name().into_owned());
+            self.s.timing.server_hello = self.since(ts);
+        }
+        self.push(from_client, name);
+    }
+
+    /// A ChangeCipherSpec record.
+    pub fn change_cipher_spec(&mut self, from_client: bool) {
+        self.push(from_client, "change_cipher_spec");
+        if !self.is_tls13() {
+            self.ccs[side(from_client)] = true;
+            // A server that changes ciphers before sending a certificate resumed a session.
+            if !from_client && self.s.server_certs.is_empty() && self.server_hello.is_some() {
+                let sent_cert = self.s.server_messages.iter().any(|m| m == "certificate");
+                if !sent_cert {
+                    self.abbreviated = true;
+                    self.s.resumed = true;
+                }
+            }
+        }
+    }
+
+    /// A handshake record that could not be read: encrypted (after ChangeCipherSpec, or any
+    /// TLS 1.3 record after ServerHello).
+    pub fn encrypted_handshake(&mut self, from_client: bool, ts: Timestamp) {
+        self.push(from_client, "encrypted_handshake_message");
+        let i = side(from_client);
+        if self.ccs[i] && !self.finished[i] {
+            self.finished[i] = true;
+            self.finished_at(from_client, ts);
+        }
+    }
+
+    fn finished_at(&mut self, from_client: bool, ts: Timestamp) {
+        if from_client {
+            self.s.timing.client_finished = self.since(ts);
+        } else {
+            self.s.timing.server_finished = self.since(ts);
+        }
+        if self.finished == [true, true] && self.phase == Phase::Negotiating {
+            self.phase = Phase::Established;
+            self.s.established = true;
+        }
+    }
+
+    /// An application data record of `len` bytes.
+    pub fn application_data(&mut self, from_client: bool, ts: Timestamp, len: u16) {
+        let counts = &mut self.details.application_data;
+        if from_client {
+            counts.client_records += 1;
+            counts.client_bytes += u64::from(len);
+        } else {
+            counts.server_records += 1;
+            counts.server_bytes += u64::from(len);
+        }
+        if self.is_tls13() {
+            // TLS 1.3 hides the rest of the handshake in application data records: the
+            // server's first flight follows its ServerHello, the client's Finished ends it.
+            let i = side(from_client);
+            if !self.finished[i] {
+                self.finished[i] = true;
+                self.push(from_client, "encrypted_handshake_message");
+                self.finished_at(from_client, ts);
+                return;
+            }
+        }
+        if self.phase == Phase::Established {
+            if self.s.timing.first_application_data.is_none() {
+                self.s.timing.first_application_data = self.since(ts);
+            }
+            self.ready = true;
+        }
+    }
+
+    /// An alert: `None` when it is encrypted.
+    pub fn alert(&mut self, from_client: bool, ts: Timestamp, alert: Option<(u8, u8)>) {
+        self.push(
+            from_client,
+            if alert.is_some() {
+                "alert"
+            } else {
+                "encrypted_alert"
+            },
+        );
+        if self.s.alert.is_some() {
+            return;
+        }
+        self.s.timing.alert = self.since(ts);
+        match alert {
+            Some((level, desc)) => {
+                self.s.alert = Some(AlertInfo {
+                    level: names::alert_level(level).0,
+                    description: names::alert_description(desc).0,
+                });
+                if level == 2 && self.phase != Phase::Established {
+                    self.phase = Phase::Failed;
+                    self.ready = true;
+                }
+            }
+            None => {
+                self.s.alert = Some(AlertInfo {
+                    level: "encrypted".into(),
+                    description: "encrypted".into(),
+                });
+            }
+        }
+    }
+
+    /// A heartbeat record.
+    pub fn heartbeat(&mut self, from_client: bool) {
+        self.details.heartbeats[side(from_client)] += 1;
+    }
+
+    /// Part of the handshake could not be read.
+    pub fn incomplete(&mut self, why: &'static str) {
+        self.details.incomplete.get_or_insert(why);
+    }
+
+    /// Whether a handshake was seen at all.
+    pub fn seen(&self) -> bool {
+        self.phase != Phase::Start
+    }
+
+    /// The summary, when the session has something final to say and was not reported yet.
+    pub fn take_ready(&mut self) -> Option<Box<TlsSession>> {
+        if self.ready && !self.reported {
+            self.report()
+        } else {
+            None
+        }
+    }
+
+    /// The summary at the end of the flow, if it was not reported yet.
+    pub fn take_final(&mut self) -> Option<Box<TlsSession>> {
+        if self.seen() && !self.reported {
+            self.report()
+        } else {
+            None
+        }
+    }
+
+    fn report(&mut self) -> Option<Box<TlsSession>> {
+        self.reported = true;
+        let mut s = self.s.clone();
+        s.details = Some(Box::new(self.details.clone()));
+        Some(Box::new(s))
+    }
+
+    /// Raw material for verification (chains, randoms, transcript).
+    pub fn evidence(&self) -> &Evidence {
+        &self.evidence
+    }
+}
+
+/// Timing fields in the order stages happen, for readers.
+impl Timing {
+    pub fn stages(&self) -> [(&'static str, Option<f64>); 7] {
+        [
+            ("client_hello", self.client_hello),
+            ("server_hello", self.server_hello),
+            ("server_done", self.server_done),
+            ("client_finished", self.client_finished),
+            ("server_finished", self.server_finished),
+            ("first_application_data", self.first_application_data),
+            ("alert", self.alert),
+        ]
+    }
+}
