@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::capture::{CaptureConfig, LiveOptions, Source};
 use crate::engine::EngineConfig;
-use crate::lab::cmd::LabCommand;
+use crate::lab::cmd::{DemoArgs, LabCommand};
 use crate::report::human::{Detail, HumanOptions};
 
 /// Watch TCP and TLS handshakes as they happen, live or from a capture file.
@@ -20,7 +20,7 @@ use crate::report::human::{Detail, HumanOptions};
     disable_version_flag = true,
     args_conflicts_with_subcommands = true,
     about = "Watch TCP and TLS handshakes as they happen",
-    after_help = "Examples:\n  sudo capd -i lo --port 15001        watch the mTLS lab live\n  capd -r captures/lab-mtls12.pcap      replay a capture\n  capd -r file.pcap --json | jq 'select(.event==\"tls_handshake\")'"
+    after_help = "Examples:\n  sudo capd demo                       run the mTLS lab on loopback and watch it live\n  sudo capd -i lo --port 15001        watch the mTLS lab live\n  capd -r captures/lab-mtls12.pcap      replay a capture\n  capd -r file.pcap --json | jq 'select(.event==\"tls_handshake\")'"
 )]
 pub struct Args {
     /// The lab and the demo; without a command, capd captures (-i) or replays (-r).
@@ -113,6 +113,8 @@ pub enum Command {
         #[command(subcommand)]
         command: LabCommand,
     },
+    /// Run the lab on loopback and watch it live: server, clients, capture and dissection.
+    Demo(DemoArgs),
 }
 
 /// When to colour text output.
@@ -260,10 +262,12 @@ mod tests {
     }
 
     #[test]
-    fn lab_is_a_command_that_capture_flags_cannot_join() {
+    fn lab_and_demo_are_commands_that_capture_flags_cannot_join() {
         let lab = Args::try_parse_from(["capd", "lab", "server", "--port", "0"]).unwrap();
         assert!(matches!(lab.command, Some(Command::Lab { .. })));
-        assert!(Args::try_parse_from(["capd", "-r", "x.pcap", "lab", "certs"]).is_err());
+        let demo = Args::try_parse_from(["capd", "demo"]).unwrap();
+        assert!(matches!(demo.command, Some(Command::Demo(_))));
+        assert!(Args::try_parse_from(["capd", "-r", "x.pcap", "demo"]).is_err());
         assert!(Args::try_parse_from(["capd", "lab", "client", "--cert", "c.pem"]).is_err());
         assert!(
             Args::try_parse_from([
@@ -278,6 +282,7 @@ mod tests {
             ])
             .is_err()
         );
+        assert!(Args::try_parse_from(["capd", "demo", "--port", "0"]).is_err());
         // Without a command, capturing is as before.
         assert!(parse(&["-r", "x.pcap"]).is_ok());
     }

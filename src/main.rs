@@ -24,6 +24,7 @@ fn main() -> ExitCode {
     };
     match args.command.take() {
         Some(Command::Lab { command }) => return finish(capd::lab::cmd::run(command)),
+        Some(Command::Demo(demo)) => return finish(capd::lab::demo::run(demo)),
         None => {}
     }
     let config = match args.into_config(std::io::stdout().is_terminal()) {

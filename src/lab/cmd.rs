@@ -1,4 +1,4 @@
-//! The `capd lab certs|server|client` command lines: their clap arguments,
+//! The `capd lab certs|server|client` and `capd demo` command lines: their clap arguments,
 //! and running them with the lab's errors given context for the binary's one-sentence
 //! messages. `cli.rs` only names these subcommands; main.rs dispatches to `run`.
 
@@ -15,6 +15,7 @@ use super::certs::{Authority, CertOptions, Credentials, Layout, generate, issue_
 use super::client::{ClientOptions, fetch};
 use super::server::{Log, Server, ServerOptions};
 use super::{LAB_COMMON_NAME, LAB_PORT, say};
+use crate::cli::ColorWhen;
 
 /// The lab's three commands.
 #[derive(Debug, Subcommand)]
@@ -133,6 +134,18 @@ pub struct ClientArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub timeout: u64,
+}
+
+/// `capd demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Port for the lab server (a free one when not given).
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+
+    /// Colour the text output.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
 }
 
 /// A date on the command line: YYYY-MM-DD, midnight UTC.

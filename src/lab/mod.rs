@@ -1,5 +1,6 @@
 //! The mutual-TLS lab that capd was built to watch: its certificates (`certs`), its TLS 1.2
-//! time server (`server`) and client (`client`), the `capd lab ...` commands (`cmd`).
+//! time server (`server`) and client (`client`), the `capd lab ...` commands (`cmd`), and
+//! `capd demo` (`demo`), which runs the lab while capturing it through the ordinary pipeline.
 //!
 //! This module owns the lab's error type and the checks both ends make on the peer's
 //! certificate once rustls has verified its chain: the lab looks at the common name and the
@@ -9,6 +10,7 @@
 pub mod certs;
 pub mod client;
 pub mod cmd;
+pub mod demo;
 pub mod server;
 
 use std::io;
