@@ -175,7 +175,12 @@ impl Authority {
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
         params.use_authority_key_identifier_extension = true;
-        params.not_before = opts.not_before.unwrap_or(now - BACKDATE);
+        // An end date in the past alone asks for an expired certificate: it then began a
+        // usual lifetime before that end.
+        params.not_before = opts.not_before.unwrap_or(match opts.not_after {
+            Some(end) if end <= now - BACKDATE => end - Duration::days(LEAF_DAYS),
+            _ => now - BACKDATE,
+        });
         params.not_after = opts.not_after.unwrap_or(now + Duration::days(LEAF_DAYS));
         if params.not_after <= params.not_before {
             return Err(LabError::Generate {
@@ -440,6 +445,23 @@ mod tests {
         assert_eq!(
             fs::read(other.bundle()).unwrap(),
             fs::read(first.ca_cert()).unwrap()
+        );
+    }
+
+    #[test]
+    fn an_end_date_in_the_past_alone_makes_an_expired_certificate() {
+        let opts = CertOptions {
+            not_after: Some(rcgen::date_time_ymd(2021, 1, 1)),
+            ..CertOptions::default()
+        };
+        let made = generate(&opts).unwrap();
+        let der = made.credentials().unwrap().identity.unwrap().0.remove(0);
+        let (_, cert) = X509Certificate::from_der(&der).unwrap();
+        let validity = cert.validity();
+        assert_eq!(validity.not_after.timestamp(), 1_609_459_200);
+        assert_eq!(
+            validity.not_after.timestamp() - validity.not_before.timestamp(),
+            LEAF_DAYS * 86_400
         );
     }
 
