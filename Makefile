@@ -3,7 +3,7 @@
 #   make test   set up, build, and run every test (what CI runs)
 
 CAPD := target/release/capd
-SAMPLE := captures/openssl-mtls12.pcap
+SAMPLE := captures/lab-mtls12.pcap
 
 .PHONY: run test setup setup-test build lint
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates capd's sample captures from real traffic on this machine, then their golden
-# outputs. Needs root (tcpdump on lo, network namespaces), openssl, python3 and a release build.
+# outputs. Needs root (tcpdump on lo, network namespaces), openssl, python3 and a release build
+# (capd itself plays the lab's server and client in the lab-* captures).
 #
 #   sudo captures/make.sh            # every capture, then goldens
 #   sudo captures/make.sh NAME...    # only these captures (names without .pcap), then goldens
@@ -93,7 +94,34 @@ openssl_pair() {
     wait "$sp" 2>/dev/null || true
 }
 
+# The Rust lab's certificates: the lab's layout from capd lab certs, and a certificate the lab
+# CA signed whose validity ended in 2021 (the server must refuse it).
+make_lab_certs() {
+    "$capd" lab certs --out "$work/lab" >/dev/null
+    "$capd" lab certs --out "$work/lab-expired" --ca-from "$work/lab" \
+        --not-before 2020-01-01 --not-after 2021-01-01 >/dev/null
+}
+
+# capd lab server on HOST:15001 and one capd lab client with CLIENT_ARGS; the server is
+# stopped with SIGTERM once the client is done.
+lab_pair() {
+    local host=$1
+    shift
+    "$capd" lab server --bind "$host" --port 15001 --certs "$work/lab" >"$work/lab-server.log" 2>&1 &
+    local sp=$!
+    pids+=("$sp")
+    for _ in $(seq 50); do grep -q "Listening on" "$work/lab-server.log" && break; sleep 0.1; done
+    timeout 10 "$capd" lab client --host "$host" --port 15001 "$@" >"$work/lab-client.log" 2>&1 || true
+    # The server lingers briefly for the client's close_notify and FIN.
+    sleep 0.3
+    kill -TERM "$sp" 2>/dev/null || true
+    wait "$sp" 2>/dev/null || true
+    sed 's/^/  server: /' "$work/lab-server.log"
+    sed 's/^/  client: /' "$work/lab-client.log"
+}
+
 make_certs "$work/certs"
+make_lab_certs
 
 selected() {
     local n=$1
@@ -129,6 +157,23 @@ if selected midstream; then
     capture midstream-full "tcp port 15001" lo -- openssl_pair 127.0.0.1 15001 -tls1_2 good
     editcap -r "$here/midstream-full.pcap" "$here/midstream.pcap" 6-100000 >/dev/null
     rm -f "$here/midstream-full.pcap"
+fi
+if selected lab-mtls12; then
+    # The lab itself: capd lab server and capd lab client over IPv4, the client's certificate
+    # accepted, the time sent.
+    capture lab-mtls12 "tcp port 15001" lo -- lab_pair 127.0.0.1 --certs "$work/lab"
+fi
+if selected lab-mtls12-ipv6; then
+    capture lab-mtls12-ipv6 "tcp port 15001" lo -- lab_pair ::1 --certs "$work/lab"
+fi
+if selected lab-no-client-cert; then
+    # The client presents no certificate: the server ends the handshake with an alert.
+    capture lab-no-client-cert "tcp port 15001" lo -- lab_pair 127.0.0.1 --certs "$work/lab" --no-cert
+fi
+if selected lab-expired-client-cert; then
+    # The client presents a certificate from the lab CA that expired in 2021: the server
+    # ends the handshake with a certificate_expired alert.
+    capture lab-expired-client-cert "tcp port 15001" lo -- lab_pair 127.0.0.1 --certs "$work/lab-expired"
 fi
 if selected plaintext-15001; then
     # Plain text on the lab's port: capd must not call it TLS.

@@ -5,10 +5,11 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::capture::{CaptureConfig, LiveOptions, Source};
 use crate::engine::EngineConfig;
+use crate::lab::cmd::{DemoArgs, LabCommand};
 use crate::report::human::{Detail, HumanOptions};
 
 /// Watch TCP and TLS handshakes as they happen, live or from a capture file.
@@ -17,10 +18,15 @@ use crate::report::human::{Detail, HumanOptions};
     name = "capd",
     version,
     disable_version_flag = true,
+    args_conflicts_with_subcommands = true,
     about = "Watch TCP and TLS handshakes as they happen",
-    after_help = "Examples:\n  sudo capd -i lo --port 15001        watch the mTLS lab live\n  capd -r captures/lab-mtls.pcap        replay a capture\n  capd -r file.pcap --json | jq 'select(.event==\"tls_handshake\")'"
+    after_help = "Examples:\n  sudo capd demo                       run the mTLS lab on loopback and watch it live\n  sudo capd -i lo --port 15001        watch the mTLS lab live\n  capd -r captures/lab-mtls12.pcap      replay a capture\n  capd -r file.pcap --json | jq 'select(.event==\"tls_handshake\")'"
 )]
 pub struct Args {
+    /// The lab and the demo; without a command, capd captures (-i) or replays (-r).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Print the version.
     #[arg(long = "version", action = clap::ArgAction::Version)]
     pub version: Option<bool>,
@@ -97,6 +103,18 @@ pub struct Args {
     #[arg(long = "idle-timeout", value_name = "SECONDS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub idle_timeout: u64,
+}
+
+/// capd's commands besides capturing and replaying.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The mutual-TLS lab: certificates, server and client (port 15001).
+    Lab {
+        #[command(subcommand)]
+        command: LabCommand,
+    },
+    /// Run the lab on loopback and watch it live: server, clients, capture and dissection.
+    Demo(DemoArgs),
 }
 
 /// When to colour text output.
@@ -241,6 +259,32 @@ mod tests {
         assert_eq!(c.capture.count, Some(10));
         assert_eq!(c.capture.filter.as_deref(), Some("tcp port 15001"));
         assert!(matches!(c.output, Output::Json));
+    }
+
+    #[test]
+    fn lab_and_demo_are_commands_that_capture_flags_cannot_join() {
+        let lab = Args::try_parse_from(["capd", "lab", "server", "--port", "0"]).unwrap();
+        assert!(matches!(lab.command, Some(Command::Lab { .. })));
+        let demo = Args::try_parse_from(["capd", "demo"]).unwrap();
+        assert!(matches!(demo.command, Some(Command::Demo(_))));
+        assert!(Args::try_parse_from(["capd", "-r", "x.pcap", "demo"]).is_err());
+        assert!(Args::try_parse_from(["capd", "lab", "client", "--cert", "c.pem"]).is_err());
+        assert!(
+            Args::try_parse_from([
+                "capd",
+                "lab",
+                "client",
+                "--no-cert",
+                "--cert",
+                "c",
+                "--key",
+                "k"
+            ])
+            .is_err()
+        );
+        assert!(Args::try_parse_from(["capd", "demo", "--port", "0"]).is_err());
+        // Without a command, capturing is as before.
+        assert!(parse(&["-r", "x.pcap"]).is_ok());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! The pipeline runs one way: `capture` (libpcap, OS) → `decode` (bytes to headers) →
 //! `flow` (TCP analysis and reassembly) → `dissect` (TLS) → `report` (text and JSON), with
 //! `engine` tying decode, flow and dissect into a sans-IO core: frames in, events out.
+//! `lab` is the mutual-TLS lab capd was built to watch, and `capd demo`.
 
 pub mod capture;
 pub mod cli;
@@ -11,5 +12,6 @@ pub mod dissect;
 pub mod engine;
 pub mod event;
 pub mod flow;
+pub mod lab;
 pub mod report;
 pub mod run;

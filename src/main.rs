@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use clap::error::ErrorKind;
 
-use capd::cli::Args;
+use capd::cli::{Args, Command};
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let mut args = match Args::try_parse() {
         Ok(a) => a,
         Err(e) => {
             let _ = e.print();
@@ -20,6 +20,11 @@ fn main() -> ExitCode {
             };
         }
     };
+    match args.command.take() {
+        Some(Command::Lab { command }) => return finish(capd::lab::cmd::run(command)),
+        Some(Command::Demo(demo)) => return finish(capd::lab::demo::run(demo)),
+        None => {}
+    }
     let config = match args.into_config(std::io::stdout().is_terminal()) {
         Ok(c) => c,
         Err(e) => {
@@ -29,6 +34,17 @@ fn main() -> ExitCode {
     };
     match capd::run::run(config, std::io::stdout().lock()) {
         Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("capd: {}", sentence(&e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Exit status for a command's result: 0, or 1 with the error as one sentence on stderr.
+fn finish(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("capd: {}", sentence(&e));
             ExitCode::from(1)

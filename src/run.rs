@@ -53,6 +53,17 @@ fn is_broken_pipe(e: &io::Error) -> bool {
 
 /// Runs a capture to its end, writing events to `out`.
 pub fn run(config: Config, out: impl Write) -> Result<Outcome> {
+    run_with(config, out, |_| {})
+}
+
+/// Like `run`, and once the capture is open (every frame from then on will be seen) calls
+/// `started` with the stop flag, which ends the run when set. `capd demo` starts its clients
+/// there and stops the capture when they are done.
+pub fn run_with(
+    config: Config,
+    out: impl Write,
+    started: impl FnOnce(Arc<AtomicBool>),
+) -> Result<Outcome> {
     let opened = capture::open(&config.capture)?;
     if let Some(user) = &config.user {
         capture::drop_privileges(user)?;
@@ -78,6 +89,7 @@ pub fn run(config: Config, out: impl Write) -> Result<Outcome> {
     let (recycle_tx, recycle_rx) = bounded::<Batch>(QUEUE_BATCHES + 2);
     let handle = capture::spawn(opened, tx, recycle_rx, stop.clone())
         .context("starting the capture thread")?;
+    started(stop.clone());
 
     let mut engine = Engine::new(config.engine.clone());
     let mut closed = false;
