@@ -9,11 +9,14 @@
 use std::collections::VecDeque;
 
 use crate::decode::{self, Decoded, HeaderProblem, TcpPacket};
+use crate::dissect::session::SessionBuilder;
+use crate::dissect::tls::{self, Ctx, FrameDissector, FrameTls, TlsConversation};
 use crate::event::{
     AppInfo, Endpoint, Event, MalformedEvent, OtherFrameEvent, PacketEvent, StatsEvent, TcpOpt,
-    TcpSummary, Timestamp,
+    TcpSummary, Timestamp, TlsInfo,
 };
 use crate::flow::conn::Repeat;
+use crate::flow::pdu::{self, Desegmenter};
 use crate::flow::reassembly::{Abandoned, Chunk, Stream};
 use crate::flow::table::Flow;
 use crate::flow::tcp::{Segment, SegmentAnalysis};
@@ -60,6 +63,23 @@ impl Default for EngineConfig {
 pub struct FlowApp {
     /// Stream reassembly per direction index.
     streams: [Stream; 2],
+    /// TLS, once the flow's data looked like it (boxed: most flows in a busy capture are
+    /// short and many are not TLS).
+    tls: Option<Box<TlsFlow>>,
+}
+
+/// A flow that carries TLS: the conversation and Wireshark-style desegmentation per
+/// direction index.
+#[derive(Debug)]
+struct TlsFlow {
+    conv: TlsConversation,
+    deseg: [Desegmenter; 2],
+}
+
+impl TlsFlow {
+    fn buffered(&self) -> usize {
+        self.conv.buffered() + self.deseg.iter().map(Desegmenter::buffered).sum::<usize>()
+    }
 }
 
 /// Flow expiry is checked at most this often, in capture time.
@@ -163,6 +183,13 @@ impl Engine {
                 }
             });
             self.adjust_buffered(freed);
+        }
+        if let Some(t) = flow.app.tls.as_mut() {
+            self.adjust_buffered(-(t.buffered() as isize));
+            if let Some(s) = t.conv.session.take_final() {
+                self.stats.tls_handshakes += 1;
+                self.events.push_back(Event::TlsHandshake(s));
+            }
         }
         self.events
             .push_back(Event::Flow(Box::new(flow.summary(reason))));
@@ -308,7 +335,70 @@ impl Engine {
         flow.gap_bytes[0] += gaps[0];
         flow.gap_bytes[1] += gaps[1];
         let flow_id = flow.id;
-        self.adjust_buffered(delta);
+        self.buffered_total = self.buffered_total.saturating_add_signed(delta);
+
+        // TLS: found by content (Wireshark's heuristic), then desegmented as Wireshark does.
+        let skip = result.analysis.contains(Label::Retransmission)
+            || result.analysis.contains(Label::OutOfOrder)
+            || result.analysis.contains(Label::KeepAlive);
+        if flow.app.tls.is_none()
+            && p.payload_len > 0
+            && !skip
+            && (tls::looks_like_tls_start(p.payload) || tls::is_tls_port(p.sport, p.dport))
+        {
+            let session = SessionBuilder::new(
+                flow_id,
+                flow.client().to_string(),
+                flow.server().to_string(),
+                flow.syn_time,
+            );
+            flow.app.tls = Some(Box::new(TlsFlow {
+                conv: TlsConversation::new(session),
+                deseg: Default::default(),
+            }));
+        }
+        let mut frame_tls = FrameTls::default();
+        let mut app = AppInfo::None;
+        let mut session_event = None;
+        if let Some(t) = flow.app.tls.as_mut()
+            && p.payload_len > 0
+        {
+            let before = t.buffered();
+            let whole = p.payload.len() as u32 >= p.payload_len
+                && frame.data.len() as u32 >= frame.orig_len
+                && self.buffered_total < self.config.max_buffer_total;
+            let seg = pdu::Segment {
+                frame: frame.number,
+                seq: result.rel_seq,
+                payload: p.payload,
+                len: p.payload_len,
+                whole,
+                retransmission: result.analysis.contains(Label::Retransmission),
+                spurious: result.analysis.contains(Label::SpuriousRetransmission),
+                out_of_order: result.analysis.contains(Label::OutOfOrder),
+                keep_alive: result.analysis.contains(Label::KeepAlive),
+            };
+            let ctx = Ctx {
+                frame: frame.number,
+                ts: frame.ts,
+                src,
+                dst,
+                from_client,
+                can_desegment: whole,
+            };
+            let report = t.deseg[dir].segment(
+                &seg,
+                &mut FrameDissector {
+                    conv: &mut t.conv,
+                    ctx,
+                    out: &mut frame_tls,
+                },
+            );
+            app = frame_app_info(&report, &frame_tls);
+            session_event = t.conv.session.take_ready();
+            let after = t.buffered();
+            self.buffered_total = (self.buffered_total + after).saturating_sub(before);
+        }
 
         self.events.push_back(Event::Packet(PacketEvent {
             frame: frame.number,
@@ -321,6 +411,7 @@ impl Engine {
             dport: p.dport,
             len: frame.orig_len,
             caplen: frame.data.len() as u32,
+            tunnel: p.tunnel,
             tcp: TcpSummary {
                 flags: p.flags,
                 seq: result.rel_seq,
@@ -338,8 +429,42 @@ impl Engine {
                 problem: p.problem,
                 header_len: p.header_len,
             },
-            tls: Vec::new(),
-            app: AppInfo::None,
+            tls: frame_tls.records,
+            app,
         }));
+        if let Some(s) = session_event {
+            self.stats.tls_handshakes += 1;
+            self.events.push_back(Event::TlsHandshake(s));
+        }
     }
+}
+
+/// The Info and Protocol columns' application part, from what desegmentation and TLS did to
+/// them (see `flow::pdu::Report`).
+fn frame_app_info(report: &pdu::Report, tls: &FrameTls) -> AppInfo {
+    if !tls.items.is_empty() {
+        return AppInfo::Tls(TlsInfo {
+            protocol: if report.protocol_tcp {
+                "TCP"
+            } else {
+                tls.protocol.unwrap_or("TLS")
+            },
+            items: tls.items.clone(),
+            malformed: false,
+        });
+    }
+    if report.segment_of_pdu {
+        return AppInfo::SegmentOfPdu {
+            tcp_line: !report.cleared_info,
+        };
+    }
+    if report.cleared_info {
+        // TLS took the columns but had nothing to say (a record cut by the snapshot length).
+        return AppInfo::Tls(TlsInfo {
+            protocol: tls.protocol.unwrap_or("TLS"),
+            items: Vec::new(),
+            malformed: false,
+        });
+    }
+    AppInfo::None
 }

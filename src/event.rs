@@ -230,6 +230,8 @@ pub struct PacketEvent {
     pub len: u32,
     /// Bytes captured of the frame.
     pub caplen: u32,
+    /// The tunnel the segment was found in (`GTP`, `GRE`, ...), if any.
+    pub tunnel: Option<&'static str>,
     pub tcp: TcpSummary,
     pub tls: Vec<TlsRecord>,
     pub app: AppInfo,

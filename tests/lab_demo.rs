@@ -3,7 +3,8 @@
 //! exits 0. Capturing needs root or CAP_NET_RAW (tests and CI run as root); without it the
 //! test checks the one-sentence refusal instead.
 //!
-//! TLS labels are deliberately not checked here: they belong to the dissector's own tests.
+//! The TLS stages of each client are checked too, as the lab's students see them: the two
+//! good clients complete mutual TLS, the one without a certificate is refused with an alert.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -49,10 +50,20 @@ fn demo_shows_each_clients_handshake_and_flow_live() {
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no port announced in {stdout}"));
 
-    // Packet lines: "No. Time Src → Dst TCP Len sport → dport [FLAGS] ...".
-    let packets: Vec<&str> = stdout
+    // Packet lines: "No. Time Src → Dst Protocol Len Info"; TCP ones carry the ports.
+    let all_packets: Vec<&str> = stdout
         .lines()
-        .filter(|l| l.contains(" TCP ") && l.contains(" → 127.0.0.1 "))
+        .filter(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+                && l.contains(" → 127.0.0.1 ")
+        })
+        .collect();
+    let packets: Vec<&str> = all_packets
+        .iter()
+        .copied()
+        .filter(|l| l.contains(" TCP "))
         .collect();
     let to_server = format!(" → {port} [");
     let from_server = format!(" {port} → ");
@@ -73,7 +84,7 @@ fn demo_shows_each_clients_handshake_and_flow_live() {
     assert_eq!(count(false, "SYN, ACK"), 4, "{stdout}");
     assert!(count(true, "ACK") >= 4, "{stdout}");
     // Packet numbers count up from 1 without gaps.
-    for (i, l) in packets.iter().enumerate() {
+    for (i, l) in all_packets.iter().enumerate() {
         let no: usize = l.split_whitespace().next().unwrap().parse().unwrap();
         assert_eq!(no, i + 1, "{l}");
     }
@@ -89,7 +100,7 @@ fn demo_shows_each_clients_handshake_and_flow_live() {
         .map(|f| stdout.find(*f).unwrap())
         .min()
         .unwrap();
-    let last_packet = stdout.rfind(packets[packets.len() - 1]).unwrap();
+    let last_packet = stdout.rfind(all_packets[all_packets.len() - 1]).unwrap();
     assert!(
         summary_line > last_packet,
         "summaries come after the packets"
@@ -109,5 +120,51 @@ fn demo_shows_each_clients_handshake_and_flow_live() {
     assert!(
         stdout.contains("[client 3, no certificate] refused"),
         "{stdout}"
+    );
+
+    // The TLS stages, with Wireshark's Info text.
+    let tls = |info: &str| {
+        all_packets
+            .iter()
+            .filter(|l| l.contains(" TLSv") && l.ends_with(info))
+            .count()
+    };
+    assert_eq!(tls(" Client Hello"), 4, "{stdout}");
+    assert_eq!(
+        tls(
+            " Server Hello, Certificate, Server Key Exchange, Certificate Request, Server Hello Done"
+        ),
+        4,
+        "{stdout}"
+    );
+    assert_eq!(
+        tls(
+            " Certificate, Client Key Exchange, Certificate Verify, Change Cipher Spec, Encrypted Handshake Message"
+        ),
+        3,
+        "the good clients and the one from another CA sign: {stdout}"
+    );
+    assert_eq!(
+        tls(" Certificate, Client Key Exchange, Change Cipher Spec, Encrypted Handshake Message"),
+        1,
+        "the client without a certificate sends an empty one: {stdout}"
+    );
+    assert_eq!(
+        tls(" Alert (Level: Fatal, Description: Certificate Required)"),
+        1,
+        "{stdout}"
+    );
+    let sessions: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("TLS session "))
+        .collect();
+    assert_eq!(sessions.len(), 4, "{stdout}");
+    assert_eq!(
+        sessions
+            .iter()
+            .filter(|l| l.ends_with(" established, mutual") && !l.contains("not established"))
+            .count(),
+        2,
+        "{sessions:?}"
     );
 }

@@ -48,7 +48,6 @@ pub fn handshake_type(t: u8) -> Option<(&'static str, &'static str)> {
         24 => ("key_update", "Key Update"),
         25 => ("compressed_certificate", "Compressed Certificate"),
         67 => ("encrypted_extensions", "Encrypted Extensions"),
-        254 => ("message_hash", "Message Hash"),
         _ => return None,
     })
 }

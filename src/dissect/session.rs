@@ -128,7 +128,8 @@ pub struct SessionBuilder {
     details: HandshakeDetails,
     evidence: Evidence,
     phase: Phase,
-    start: Timestamp,
+    /// Time zero for the stage timings: the first SYN, else the first record seen.
+    start: Option<Timestamp>,
     client_hello: Option<ClientHello>,
     server_hello: Option<ServerHello>,
     /// ChangeCipherSpec sent, per direction (client, server).
@@ -137,6 +138,9 @@ pub struct SessionBuilder {
     finished: [bool; 2],
     /// A server that skipped Certificate after ServerHello (abbreviated handshake).
     abbreviated: bool,
+    /// TLS 1.3: the frame carrying the client's encrypted flight (Certificate,
+    /// CertificateVerify, Finished), the first client frame of encrypted records.
+    client_flight_frame: Option<u64>,
     reported: bool,
     /// First data after the handshake: time to report.
     ready: bool,
@@ -148,12 +152,12 @@ fn side(from_client: bool) -> usize {
 
 impl SessionBuilder {
     /// A session on `flow` between `client` and `server`; timings count from `start` (the
-    /// first SYN, or the first frame of the flow when no SYN was captured).
+    /// first SYN) or, when no SYN was captured, from the first record of the session.
     pub fn new(
         flow: crate::event::FlowId,
         client: String,
         server: String,
-        start: Timestamp,
+        start: Option<Timestamp>,
     ) -> Self {
         SessionBuilder {
             s: TlsSession {
@@ -167,8 +171,9 @@ impl SessionBuilder {
         }
     }
 
-    fn since(&self, ts: Timestamp) -> Option<f64> {
-        Some((ts.millis_since(self.start) * 1000.0).round() / 1000.0)
+    fn since(&mut self, ts: Timestamp) -> Option<f64> {
+        let start = *self.start.get_or_insert(ts);
+        Some((ts.millis_since(start) * 1000.0).round() / 1000.0)
     }
 
     fn push(&mut self, from_client: bool, name: impl Into<String>) {
@@ -436,8 +441,8 @@ impl SessionBuilder {
         }
     }
 
-    /// An application data record of `len` bytes.
-    pub fn application_data(&mut self, from_client: bool, ts: Timestamp, len: u16) {
+    /// An application data record of `len` bytes in frame `frame`.
+    pub fn application_data(&mut self, from_client: bool, ts: Timestamp, frame: u64, len: u16) {
         let counts = &mut self.details.application_data;
         if from_client {
             counts.client_records += 1;
@@ -446,16 +451,23 @@ impl SessionBuilder {
             counts.server_records += 1;
             counts.server_bytes += u64::from(len);
         }
-        if self.is_tls13() {
-            // TLS 1.3 hides the rest of the handshake in application data records: the
-            // server's first flight follows its ServerHello, the client's Finished ends it.
-            let i = side(from_client);
-            if !self.finished[i] {
-                self.finished[i] = true;
-                self.push(from_client, "encrypted_handshake_message");
-                self.finished_at(from_client, ts);
-                return;
-            }
+        let in_flight = self.is_tls13()
+            && match (self.phase, from_client) {
+                (Phase::Negotiating, true) => {
+                    *self.client_flight_frame.get_or_insert(frame) == frame
+                }
+                (Phase::Negotiating, false) => self.client_flight_frame.is_none(),
+                (Phase::Established, true) => self.client_flight_frame == Some(frame),
+                _ => false,
+            };
+        if in_flight {
+            // TLS 1.3 hides the rest of the handshake in application data records. The
+            // server's records up to the client's flight are its encrypted handshake; the
+            // client's first frame of such records is its flight, ending with Finished.
+            self.push(from_client, "encrypted_handshake_message");
+            self.finished[side(from_client)] = true;
+            self.finished_at(from_client, ts);
+            return;
         }
         if self.phase == Phase::Established {
             if self.s.timing.first_application_data.is_none() {

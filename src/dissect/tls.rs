@@ -20,27 +20,8 @@ use std::borrow::Cow;
 use super::names::{self, version_short_name};
 use super::session::SessionBuilder;
 use super::{AlertInfo, ContentType, TlsRecord, Version};
-use crate::event::Timestamp;
-
-/// What the dissector asks of TCP when a record is cut at the end of the buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
-    /// The record header is incomplete: reassemble with the whole next segment.
-    OneMoreSegment,
-    /// This many more bytes complete the record.
-    Bytes(u32),
-}
-
-/// How a call to `dissect` ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The data does not look like TLS at all (`dissect_ssl` returned 0).
-    NotTls,
-    /// Everything was consumed.
-    Done,
-    /// Records up to `offset` were dissected; the rest needs more data.
-    Desegment { offset: usize, need: Need },
-}
+use crate::event::{Endpoint, Timestamp};
+use crate::flow::pdu::{Dissector, Need, Outcome};
 
 /// The TLS part of one frame: columns and records, filled by one or more `dissect` calls.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -55,12 +36,18 @@ pub struct FrameTls {
     pub called: bool,
 }
 
-/// Where a frame's record comes from, for the session summary.
+/// Where a frame's records come from.
 #[derive(Debug, Clone, Copy)]
 pub struct Ctx {
     pub frame: u64,
     pub ts: Timestamp,
-    pub from_server: bool,
+    /// The segment's source endpoint.
+    pub src: Endpoint,
+    /// The segment's destination endpoint.
+    pub dst: Endpoint,
+    /// Sent by the flow's client (the SYN's sender, or the port heuristic's): the roles
+    /// the session summary uses.
+    pub from_client: bool,
     /// TCP can reassemble for us (the frame was captured whole).
     pub can_desegment: bool,
 }
@@ -78,6 +65,13 @@ const MAX_HANDSHAKE_MESSAGE: usize = 512 * 1024;
 /// TLS_MAX_RECORD_LENGTH in packet-tls-utils.h.
 const TLS_MAX_RECORD_LENGTH: u16 = 0x4000;
 
+/// Ports Wireshark 4.0 associates with TLS (`tls.port`), which decide the direction of
+/// a conversation whose ClientHello was not seen (`ssl_packet_from_server`).
+const TLS_PORTS: [u16; 25] = [
+    324, 443, 465, 636, 802, 853, 993, 995, 1300, 2221, 2443, 3249, 3250, 3251, 3252, 3389, 3496,
+    5061, 5671, 5684, 5868, 8883, 11207, 19999, 27017,
+];
+
 const SSL2_HND_ERROR: u8 = 0;
 const SSL2_HND_CLIENT_HELLO: u8 = 1;
 const SSL2_HND_CLIENT_MASTER_KEY: u8 = 2;
@@ -86,6 +80,8 @@ const SSL2_HND_SERVER_HELLO: u8 = 4;
 /// Wireshark's `SslSession` for one conversation, plus the session summary.
 #[derive(Debug, Default)]
 pub struct TlsConversation {
+    /// `session->srv_addr`/`srv_port`: the ClientHello's destination, once one was seen.
+    server: Option<Endpoint>,
     /// `session->version`: unknown until an authoritative record or ServerHello.
     version: Option<u16>,
     tls13_draft: u8,
@@ -112,12 +108,13 @@ fn known_handshake_type(t: u8) -> bool {
     names::handshake_type(t).is_some()
 }
 
-/// `tls_try_get_version`: the versions Wireshark recognises, drafts mapped to TLS 1.3.
-fn recognised_version(v: u16) -> Option<(u16, u8)> {
+/// The versions `ssl_try_set_version` accepts; a ServerHello's TLS 1.3 drafts (0x7fNN, and
+/// Facebook's 0xfb17/0xfb1a) count as TLS 1.3 with their draft number.
+fn recognised_version(v: u16, server_hello: bool) -> Option<(u16, u8)> {
     match v {
         0x0300..=0x0304 | 0x0101 => Some((v, 0)),
-        0x7f0e..=0x7f1c => Some((0x0304, (v & 0xff) as u8)),
-        0xfb17 | 0xfb1a => Some((0x0304, 0)),
+        0x7f00..=0x7fff if server_hello => Some((0x0304, (v & 0xff) as u8)),
+        0xfb17 | 0xfb1a if server_hello => Some((0x0304, (v & 0xff) as u8)),
         _ => None,
     }
 }
@@ -150,6 +147,12 @@ pub fn looks_like_tls_start(data: &[u8]) -> bool {
         }
     }
     is_sslv2_client_hello(data)
+}
+
+/// Wireshark registers TLS on these TCP ports (`tcp.port` table): their data goes to the
+/// TLS dissector whatever it looks like, which then finds records or says it cannot.
+pub fn is_tls_port(sport: u16, dport: u16) -> bool {
+    TLS_PORTS.contains(&sport) || TLS_PORTS.contains(&dport)
 }
 
 /// `is_sslv2_clienthello`: an SSL 2.0-format ClientHello as SSL 3.0/TLS clients send it.
@@ -236,25 +239,40 @@ impl TlsConversation {
 
     /// `ssl_try_set_version`: only messages other than ClientHello are authoritative.
     fn try_set_version(&mut self, content_type: u8, handshake_type: u8, version: u16) {
+        // ssl_is_authoritative_version_message: any valid record but a ClientHello (and
+        // HelloVerifyRequest, which is DTLS-only).
         let authoritative = if content_type == 22 {
-            known_handshake_type(handshake_type) && handshake_type != 1
+            known_handshake_type(handshake_type) && !matches!(handshake_type, 1 | 3)
         } else {
             valid_content_type(content_type)
         };
         if !authoritative {
             return;
         }
-        if let Some((v, draft)) = recognised_version(version) {
+        let server_hello = content_type == 22 && handshake_type == 2;
+        if let Some((v, draft)) = recognised_version(version, server_hello) {
             self.version = Some(v);
             self.tls13_draft = draft;
         }
     }
 
+    /// `ssl_packet_from_server`: from the ClientHello's destination when known, else by port.
+    fn is_server(&self, src: Endpoint) -> bool {
+        match self.server {
+            Some(server) => server == src,
+            None => TLS_PORTS.contains(&src.port),
+        }
+    }
+
     /// `dissect_ssl` on `data`, which starts at a record boundary.
     pub fn dissect(&mut self, data: &[u8], ctx: &Ctx, out: &mut FrameTls) -> Outcome {
+        let dir = Dir {
+            ws_server: self.is_server(ctx.src),
+            from_client: ctx.from_client,
+        };
         if data.len() > 4 && data[..4].iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
             // Four printable characters: plain text, not ours.
-            return Outcome::NotTls;
+            return Outcome::NotOurs;
         }
         out.called = true;
         out.protocol = Some(self.version.map_or("SSL", version_short_name));
@@ -263,23 +281,24 @@ impl TlsConversation {
         while offset < data.len() {
             let rest = &data[offset..];
             let step = match self.version {
-                Some(0x0002) => self.ssl2_record(rest, ctx, out),
+                Some(0x0002) => self.ssl2_record(rest, ctx, dir, out),
                 Some(0x0300..=0x0303 | 0x0101) => {
                     if rest.len() < 5 {
                         Step::Need(Need::OneMoreSegment)
-                    } else if is_sslv2_client_hello(rest) {
-                        self.ssl2_record(rest, ctx, out)
+                    } else if rest[0] == 0x80 && rest[2] == 1 {
+                        // ssl_is_v2_client_hello: a v2 hello after the version is known.
+                        self.ssl2_record(rest, ctx, dir, out)
                     } else {
-                        self.ssl3_record(rest, ctx, out)
+                        self.ssl3_record(rest, ctx, dir, out)
                     }
                 }
                 _ => {
                     if rest.len() < 5 {
                         Step::Need(Need::OneMoreSegment)
                     } else if looks_like_sslv2(rest) {
-                        self.ssl2_record(rest, ctx, out)
+                        self.ssl2_record(rest, ctx, dir, out)
                     } else if looks_like_sslv3(rest) {
-                        self.ssl3_record(rest, ctx, out)
+                        self.ssl3_record(rest, ctx, dir, out)
                     } else {
                         out.items.push("Continuation Data".into());
                         Step::Consumed(rest.len())
@@ -298,7 +317,7 @@ impl TlsConversation {
         Outcome::Done
     }
 
-    fn ssl3_record(&mut self, d: &[u8], ctx: &Ctx, out: &mut FrameTls) -> Step {
+    fn ssl3_record(&mut self, d: &[u8], ctx: &Ctx, dir: Dir, out: &mut FrameTls) -> Step {
         if matches!(self.version, Some(0x0301..=0x0303 | 0x0101)) && !valid_content_type(d[0]) {
             out.items.push("Ignored Unknown Record".into());
             return Step::Consumed(d.len());
@@ -334,13 +353,18 @@ impl TlsConversation {
             alert: None,
             encrypted: false,
         };
-        let from_client = !ctx.from_server;
+        let from_client = dir.from_client;
         match ct {
             // TLS 1.3 drafts before 22 had no ChangeCipherSpec: Wireshark flags it, silently.
             20 if version == 0x0304 && self.tls13_draft > 0 && self.tls13_draft < 22 => {}
             20 => {
                 out.items.push("Change Cipher Spec".into());
-                self.ccs_frame[side(ctx.from_server)] = ctx.frame;
+                // The first ChangeCipherSpec of each side marks where encryption starts; in
+                // TLS 1.3 it is a compatibility dummy (ssl_dissect_change_cipher_spec).
+                let ccs = &mut self.ccs_frame[side(dir.ws_server)];
+                if self.version != Some(0x0304) && *ccs == 0 {
+                    *ccs = ctx.frame;
+                }
                 self.session.change_cipher_spec(from_client);
             }
             21 => {
@@ -363,12 +387,13 @@ impl TlsConversation {
             }
             22 => {
                 let mut messages = Vec::new();
-                record.encrypted = self.handshake(body, ctx, out, &mut messages);
+                record.encrypted = self.handshake(body, ctx, dir, out, &mut messages);
                 record.messages = Some(messages);
             }
             23 => {
                 out.items.push("Application Data".into());
-                self.session.application_data(from_client, ctx.ts, len);
+                self.session
+                    .application_data(from_client, ctx.ts, ctx.frame, len);
             }
             // Heartbeat is not a TLS 1.3 record type.
             24 if version == 0x0304 => {}
@@ -396,14 +421,14 @@ impl TlsConversation {
     }
 
     /// `is_encrypted_handshake_message` for a record body not yet known to be encrypted.
-    fn looks_encrypted(&self, body: &[u8], ctx: &Ctx) -> bool {
+    fn looks_encrypted(&self, body: &[u8], ctx: &Ctx, dir: Dir) -> bool {
         if body.len() < 16 {
             return false;
         }
         if body[..5] == [0; 5] {
             return true;
         }
-        let ccs = self.ccs_frame[side(ctx.from_server)];
+        let ccs = self.ccs_frame[side(dir.ws_server)];
         if ccs != 0 && ctx.frame > ccs {
             return true;
         }
@@ -415,11 +440,12 @@ impl TlsConversation {
         &mut self,
         body: &[u8],
         ctx: &Ctx,
+        dir: Dir,
         out: &mut FrameTls,
         messages: &mut Vec<Cow<'static, str>>,
     ) -> bool {
-        let from_client = !ctx.from_server;
-        let s = side(ctx.from_server);
+        let from_client = dir.from_client;
+        let s = side(dir.ws_server);
         let mut offset = 0;
         let mut first = true;
         // 1. A message left incomplete by an earlier record continues here.
@@ -447,14 +473,14 @@ impl TlsConversation {
             offset = take;
             if need_total == Some(hs.data.len()) {
                 // The last fragment: the whole message is dissected now.
-                self.full_message(&hs.data, true, ctx, out, messages);
+                self.full_message(&hs.data, true, ctx, dir, out, messages);
                 first = false;
             } else {
                 // Still in the middle of the message: nothing for the Info column.
                 self.hs[s] = Some(hs);
                 return false;
             }
-        } else if self.looks_encrypted(body, ctx) {
+        } else if self.looks_encrypted(body, ctx, dir) {
             // 3. A new message that looks encrypted.
             out.items.push("Encrypted Handshake Message".into());
             messages.push("encrypted_handshake_message".into());
@@ -483,7 +509,7 @@ impl TlsConversation {
                 }
                 break;
             }
-            self.full_message(&rest[..msg_len], first, ctx, out, messages);
+            self.full_message(&rest[..msg_len], first, ctx, dir, out, messages);
             offset += msg_len;
             first = false;
         }
@@ -496,11 +522,16 @@ impl TlsConversation {
         msg: &[u8],
         first: bool,
         ctx: &Ctx,
+        dir: Dir,
         out: &mut FrameTls,
         messages: &mut Vec<Cow<'static, str>>,
     ) {
         let msg_type = msg[0];
         let known = names::handshake_type(msg_type);
+        if msg_type == 1 {
+            // ssl_set_server: the ClientHello's destination is the server from now on.
+            self.server = Some(ctx.dst);
+        }
         if known.is_none() && !first {
             return;
         }
@@ -514,6 +545,10 @@ impl TlsConversation {
                 self.try_set_version(22, 2, be16(msg, 4));
             }
         }
+        if msg_type == 2 {
+            // ssl_dissect_hnd_srv_hello sets the Protocol column to the session's version.
+            out.protocol = Some(self.version.map_or("SSL", version_short_name));
+        }
         let (snake, shown) = if is_hrr {
             ("hello_retry_request", "Hello Retry Request")
         } else {
@@ -523,11 +558,11 @@ impl TlsConversation {
         messages.push(snake.into());
         if known.is_some() {
             self.session
-                .handshake(!ctx.from_server, ctx.ts, msg_type, msg);
+                .handshake(dir.from_client, ctx.ts, msg_type, msg);
         }
     }
 
-    fn ssl2_record(&mut self, d: &[u8], ctx: &Ctx, out: &mut FrameTls) -> Step {
+    fn ssl2_record(&mut self, d: &[u8], ctx: &Ctx, dir: Dir, out: &mut FrameTls) -> Step {
         let hlen = if d[0] & 0x80 != 0 { 2 } else { 3 };
         if d.len() < hlen {
             return Step::Need(Need::OneMoreSegment);
@@ -555,12 +590,13 @@ impl TlsConversation {
             alert: None,
             encrypted: false,
         };
-        let from_client = !ctx.from_server;
+        let from_client = dir.from_client;
         match sslv2_message(msg_type) {
             Some((shown, snake)) if valid_v2_handshake(body, len as u32) => {
                 out.items.push(shown.into());
                 record.messages = Some(vec![snake.into()]);
                 if msg_type == SSL2_HND_CLIENT_HELLO {
+                    self.server = Some(ctx.dst);
                     self.session.sslv2_client_hello(ctx.ts, body);
                 } else {
                     self.session.sslv2_message(from_client, ctx.ts, snake);
@@ -577,6 +613,32 @@ impl TlsConversation {
     }
 }
 
+/// The dissector TCP desegmentation calls for one frame: the conversation, where the frame
+/// comes from, and the frame's columns being filled.
+pub struct FrameDissector<'a> {
+    pub conv: &'a mut TlsConversation,
+    pub ctx: Ctx,
+    pub out: &'a mut FrameTls,
+}
+
+impl Dissector for FrameDissector<'_> {
+    fn dissect(&mut self, data: &[u8], can_desegment: bool) -> Outcome {
+        let ctx = Ctx {
+            can_desegment,
+            ..self.ctx
+        };
+        self.conv.dissect(data, &ctx, self.out)
+    }
+}
+
+/// A segment's direction, as Wireshark judges it (for its per-side state) and as the flow
+/// knows it (for the summary).
+#[derive(Debug, Clone, Copy)]
+struct Dir {
+    ws_server: bool,
+    from_client: bool,
+}
+
 /// One record's worth of progress through a buffer.
 enum Step {
     Consumed(usize),
@@ -588,10 +650,25 @@ mod tests {
     use super::*;
 
     fn ctx(frame: u64, from_server: bool) -> Ctx {
+        let client = Endpoint {
+            ip: "192.0.2.1".parse().unwrap(),
+            port: 50000,
+        };
+        let server = Endpoint {
+            ip: "192.0.2.2".parse().unwrap(),
+            port: 443,
+        };
+        let (src, dst) = if from_server {
+            (server, client)
+        } else {
+            (client, server)
+        };
         Ctx {
             frame,
             ts: Timestamp::default(),
-            from_server,
+            src,
+            dst,
+            from_client: !from_server,
             can_desegment: true,
         }
     }
@@ -616,7 +693,7 @@ mod tests {
         let mut f = FrameTls::default();
         assert_eq!(
             c.dissect(b"GET time\r\n", &ctx(1, false), &mut f),
-            Outcome::NotTls
+            Outcome::NotOurs
         );
         assert!(f.items.is_empty() && !f.called);
     }

@@ -22,11 +22,25 @@ impl fmt::Display for Info<'_> {
 }
 
 /// The Protocol column of a packet event (`TCP`, `TLSv1.2`, `GTP <TCP>` ...).
-pub fn protocol(p: &PacketEvent) -> &'static str {
-    match &p.app {
-        AppInfo::Tls(t) => t.protocol,
-        _ => "TCP",
+pub struct Protocol<'a>(pub &'a PacketEvent);
+
+impl fmt::Display for Protocol<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = match &self.0.app {
+            AppInfo::Tls(t) => t.protocol,
+            _ => "TCP",
+        };
+        match self.0.tunnel {
+            // GTP-U fences its name around the inner protocol's (packet-gtp.c).
+            Some("GTP") => write!(f, "GTP <{inner}>"),
+            _ => f.write_str(inner),
+        }
     }
+}
+
+/// The Protocol column of a packet event.
+pub fn protocol(p: &PacketEvent) -> Protocol<'_> {
+    Protocol(p)
 }
 
 /// Wireshark's flag names (`tcp_flags_to_str`): NS is "AE" since 4.0.
@@ -235,6 +249,7 @@ mod tests {
             dport: 443,
             len: 78,
             caplen: 78,
+            tunnel: None,
             tcp: TcpSummary {
                 flags: TcpFlags(flags),
                 win: 65535,

@@ -60,7 +60,7 @@ impl Serialize for Packet<'_> {
         m.serialize_field("dport", &p.dport)?;
         m.serialize_field("len", &p.len)?;
         m.serialize_field("caplen", &p.caplen)?;
-        m.serialize_field("proto", protocol(p))?;
+        m.serialize_field("proto", &DisplayStr(protocol(p)))?;
         m.serialize_field("tcp", &Tcp(&p.tcp))?;
         m.serialize_field("tls", &p.tls)?;
         m.serialize_field("info", &DisplayStr(Info(p)))?;
@@ -168,6 +168,7 @@ mod tests {
             dport: 49826,
             len: 2294,
             caplen: 2294,
+            tunnel: None,
             tcp: TcpSummary {
                 flags: TcpFlags(TcpFlags::PSH | TcpFlags::ACK),
                 seq: 1,
