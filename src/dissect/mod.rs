@@ -88,6 +88,17 @@ pub struct AlertInfo {
     pub description: std::borrow::Cow<'static, str>,
 }
 
+/// The first alert of a session: its level and description when it was sent in the clear,
+/// `encrypted` when it was not (then level and description are unknown), and who sent it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionAlert {
+    pub level: Option<std::borrow::Cow<'static, str>>,
+    pub description: Option<std::borrow::Cow<'static, str>>,
+    pub encrypted: bool,
+    /// `client` or `server`.
+    pub from: &'static str,
+}
+
 /// One TLS record reported in a `packet` event (CONTRACT.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TlsRecord {
@@ -158,7 +169,8 @@ pub struct TlsSession {
     pub mutual: bool,
     pub resumed: bool,
     pub established: bool,
-    pub alert: Option<AlertInfo>,
+    /// The first alert of the session.
+    pub alert: Option<SessionAlert>,
     pub server_certs: Vec<CertSummary>,
     pub client_certs: Vec<CertSummary>,
     pub ja3: Option<String>,

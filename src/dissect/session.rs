@@ -17,7 +17,7 @@ use super::hello::{self, ClientHello, ServerHello};
 use super::messages::{self, CertificateRequest, CertificateVerify, ClientKeyExchange};
 use super::messages::{NewSessionTicket, ServerKeyExchange};
 use super::names::{self, cipher_suite_name, extension_name, group_name, signature_scheme_name};
-use super::{AlertInfo, CertSummary, Timing, TlsSession, Version};
+use super::{CertSummary, SessionAlert, Timing, TlsSession, Version};
 use crate::event::Timestamp;
 
 /// Handshake bytes kept for a later signature check; a transcript beyond this is dropped.
@@ -491,24 +491,27 @@ impl SessionBuilder {
             return;
         }
         self.s.timing.alert = self.since(ts);
-        match alert {
+        let from = if from_client { "client" } else { "server" };
+        self.s.alert = Some(match alert {
             Some((level, desc)) => {
-                self.s.alert = Some(AlertInfo {
-                    level: names::alert_level(level).0,
-                    description: names::alert_description(desc).0,
-                });
                 if level == 2 && self.phase != Phase::Established {
                     self.phase = Phase::Failed;
                     self.ready = true;
                 }
+                SessionAlert {
+                    level: Some(names::alert_level(level).0),
+                    description: Some(names::alert_description(desc).0),
+                    encrypted: false,
+                    from,
+                }
             }
-            None => {
-                self.s.alert = Some(AlertInfo {
-                    level: "encrypted".into(),
-                    description: "encrypted".into(),
-                });
-            }
-        }
+            None => SessionAlert {
+                level: None,
+                description: None,
+                encrypted: true,
+                from,
+            },
+        });
     }
 
     /// A heartbeat record.

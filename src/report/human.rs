@@ -201,7 +201,12 @@ impl<W: Write> Human<W> {
         }
         if let Some(a) = &t.alert {
             let (red, r) = self.paint(RED);
-            writeln!(self.out, "    {red}alert: {} {}{r}", a.level, a.description)?;
+            match (&a.level, &a.description) {
+                (Some(level), Some(desc)) => {
+                    writeln!(self.out, "    {red}alert from the {}: {level} {desc}{r}", a.from)?
+                }
+                _ => writeln!(self.out, "    alert from the {}: encrypted", a.from)?,
+            }
         }
         if let (Some(ja3), Some(ja3s)) = (&t.ja3, &t.ja3s) {
             writeln!(self.out, "    ja3 {ja3} ja3s {ja3s}")?;
