@@ -13,11 +13,10 @@ use crate::event::{
     AppInfo, Endpoint, Event, MalformedEvent, OtherFrameEvent, PacketEvent, StatsEvent, TcpOpt,
     TcpSummary, Timestamp,
 };
-use crate::flow::conn::Repeat;
 use crate::flow::reassembly::{Abandoned, Chunk, Stream};
 use crate::flow::table::Flow;
 use crate::flow::tcp::{Segment, SegmentAnalysis};
-use crate::flow::{EndReason, FlowKey, FlowTable, FlowTableConfig, Label};
+use crate::flow::{EndReason, FlowKey, FlowTable, FlowTableConfig};
 
 /// One captured frame, borrowed.
 #[derive(Debug, Clone, Copy)]
@@ -240,24 +239,8 @@ impl Engine {
         } else {
             flow.tcp.analyze(dir, &seg, reused)
         };
-        flow.account(
-            dir,
-            frame.number,
-            frame.ts,
-            frame.orig_len,
-            p.flags,
-            p.seq,
-            p.ack,
-            p.payload_len,
-        );
+        flow.account(dir, &seg, frame.orig_len);
         flow.labels.add(result.analysis);
-        let from_client = flow.from_client(dir);
-        if result.analysis.contains(Label::Retransmission) && p.payload_len > 0 {
-            flow.conn.repeat(from_client, Repeat::Retransmission);
-        }
-        if result.analysis.contains(Label::ZeroWindow) {
-            flow.conn.repeat(from_client, Repeat::ZeroWindow);
-        }
 
         // SACK edges are shown relative to the peer's base sequence number.
         let peer_base = flow.tcp.dirs[dir ^ 1].base_seq.unwrap_or(0);
@@ -305,8 +288,13 @@ impl Engine {
                 self.stats.reassembly_abandoned += 1;
             }
         }
-        flow.gap_bytes[0] += gaps[0];
-        flow.gap_bytes[1] += gaps[1];
+        for (d, &n) in gaps.iter().enumerate() {
+            flow.gap_bytes[d] += n;
+            if n > 0 {
+                let from_client = flow.from_client(d);
+                flow.conn.gap(from_client);
+            }
+        }
         let flow_id = flow.id;
         self.adjust_buffered(delta);
 

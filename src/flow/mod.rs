@@ -62,7 +62,8 @@ pub struct Handshake {
     pub syn: Option<u64>,
     pub syn_ack: Option<u64>,
     pub ack: Option<u64>,
-    /// SYN to the handshake's final ACK, in milliseconds (Wireshark's `tcp.analysis.initial_rtt`).
+    /// From the most recent SYN (a retransmitted SYN restarts it) to the handshake's final
+    /// ACK, in milliseconds: Wireshark's `tcp.analysis.initial_rtt`.
     pub rtt_ms: Option<f64>,
 }
 

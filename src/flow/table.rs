@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 use super::conn::ConnState;
 use super::seq::SeqNumber;
-use super::tcp::Connection;
+use super::tcp::{Connection, Segment};
 use super::{DirCounts, EndReason, FlowKey, FlowSummary, Handshake, LabelCounts};
 use crate::event::{Endpoint, FlowId, TcpFlags, Timestamp};
 
@@ -104,25 +104,15 @@ impl<A> Flow<A> {
     }
 
     /// Records the segment's contribution to counts, history, handshake frames and closing.
-    #[allow(clippy::too_many_arguments)]
-    pub fn account(
-        &mut self,
-        dir: usize,
-        frame: u64,
-        ts: Timestamp,
-        wire_len: u32,
-        flags: TcpFlags,
-        seq: u32,
-        ack: u32,
-        payload_len: u32,
-    ) {
+    pub fn account(&mut self, dir: usize, seg: &Segment<'_>, wire_len: u32) {
         let from_client = self.from_client(dir);
+        let (frame, ts, flags) = (seg.frame, seg.ts, seg.flags);
         let c = &mut self.counts[dir];
         c.packets += 1;
         c.bytes += u64::from(wire_len);
-        c.payload_bytes += u64::from(payload_len);
+        c.payload_bytes += u64::from(seg.len);
         self.last_ts = ts;
-        self.conn.segment(from_client, flags, payload_len);
+        self.conn.segment(from_client, seg);
         if flags.syn() {
             // The connection (re)opens: an earlier RST or FIN no longer closes it.
             self.fin = [false; 2];
@@ -130,10 +120,10 @@ impl<A> Flow<A> {
         }
         if flags.fin() {
             self.fin[dir] = true;
-            self.fin_end[dir] = SeqNumber(seq) + payload_len + 1;
+            self.fin_end[dir] = SeqNumber(seg.seq) + seg.len + 1;
         }
         if flags.ack() {
-            let a = SeqNumber(ack);
+            let a = SeqNumber(seg.ack);
             self.max_ack[dir] = Some(self.max_ack[dir].map_or(a, |m| m.max(a)));
         }
         if flags.rst() {
@@ -141,8 +131,9 @@ impl<A> Flow<A> {
         }
         let hs = &mut self.handshake;
         if flags.syn() && !flags.ack() && from_client {
+            // The first SYN's frame; the RTT runs from the latest one, as Wireshark's does.
             hs.syn.get_or_insert(frame);
-            self.syn_time.get_or_insert(ts);
+            self.syn_time = Some(ts);
         } else if flags.syn() && flags.ack() && !from_client {
             hs.syn_ack.get_or_insert(frame);
         } else if flags.ack()
@@ -443,16 +434,17 @@ mod tests {
             (),
             &mut ev,
         );
-        f.account(
-            d,
-            1,
-            Timestamp::new(0, 0),
-            60,
-            TcpFlags(TcpFlags::RST),
-            1,
-            0,
-            0,
-        );
+        let rst = Segment {
+            frame: 1,
+            ts: Timestamp::new(0, 0),
+            seq: 1,
+            ack: 0,
+            flags: TcpFlags(TcpFlags::RST),
+            window: 0,
+            len: 0,
+            options: &[],
+        };
+        f.account(d, &rst, 60);
         let (k2, d2) = FlowKey::new(ep("10.0.0.1", 1001), ep("10.0.0.2", 80));
         t.create(
             k2,
