@@ -98,3 +98,27 @@ fn packet_events_carry_the_contract_fields() {
     assert_eq!(last["event"], "stats", "stats is the last line");
     assert_eq!(last["packets"].as_u64(), Some(18));
 }
+
+/// A capture that starts mid-stream: roles come from the ports (the lab's port 15001 is the
+/// server's, flagged `^` as Zeek does), and numbering starts at 1 in both directions as
+/// tshark's does (checked frame by frame above).
+#[test]
+fn midstream_capture_takes_roles_from_the_ports() {
+    let events = capd_events(&captures_dir().join("midstream.pcap"), &[]);
+    let first = events
+        .iter()
+        .find(|e| e["event"] == "packet")
+        .expect("a packet");
+    assert_eq!(first["tcp"]["seq"], 1);
+    assert_eq!(first["tcp"]["ack"], 1);
+    let flow = events
+        .iter()
+        .find(|e| e["event"] == "flow")
+        .expect("the flow");
+    assert!(
+        flow["server"].as_str().unwrap().ends_with(":15001"),
+        "{flow}"
+    );
+    assert!(flow["history"].as_str().unwrap().starts_with('^'), "{flow}");
+    assert_eq!(flow["handshake"]["syn"], Value::Null);
+}
