@@ -374,3 +374,36 @@ fn reassembly_caps_abandon_a_direction_and_count_it_without_stopping_analysis() 
     n.c(1, ACK, C + 101, S + 1, &[b'x'; 10]);
     assert_eq!(n.engine.stats().reassembly_abandoned, 1, "the second flow");
 }
+
+proptest::proptest! {
+    /// Any sequence of segments on a few 4-tuples, with any flags, numbers and sizes: the
+    /// engine never panics and reports every flow it created exactly once.
+    #[test]
+    fn arbitrary_segments_never_panic_and_every_flow_is_reported_once(
+        segs in proptest::collection::vec(
+            (0u16..3, proptest::prelude::any::<bool>(), proptest::prelude::any::<u8>(),
+             proptest::prelude::any::<u32>(), proptest::prelude::any::<u32>(), 0usize..300,
+             0u64..400_000),
+            1..120,
+        ),
+    ) {
+        let mut n = Net::new(EngineConfig {
+            flows: FlowTableConfig { max_flows: 2, ..FlowTableConfig::default() },
+            max_buffer_per_direction: 2000,
+            max_buffer_total: 3000,
+            ..EngineConfig::default()
+        });
+        let payload = [b'z'; 300];
+        for (port, from_client, flags, seq, ack, len, dt) in segs {
+            n.cport = 40000 + port;
+            n.seg(dt, from_client, flags & 0x3f, seq, ack, &payload[..len]);
+        }
+        let flows = n.finish();
+        let created = n.engine.stats().flows;
+        proptest::prop_assert_eq!(flows.len() as u64, created);
+        let mut ids: Vec<u32> = flows.iter().map(|f| f.flow).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        proptest::prop_assert_eq!(ids.len(), flows.len());
+    }
+}
