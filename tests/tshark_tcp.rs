@@ -21,7 +21,10 @@ fn sample_captures_agree_with_tshark_on_every_tcp_field() {
     let files = sample_captures();
     assert!(!files.is_empty(), "captures/ holds sample captures");
     for f in &files {
-        compare(f, &mut report);
+        let mut one = Report::default();
+        compare(f, &mut one);
+        eprintln!("{}: {}", f.display(), one.summary());
+        report.merge(one);
     }
     report.print();
     for (what, t) in &report.tallies {
@@ -46,7 +49,10 @@ fn corpus_captures_agree_with_tshark() {
     }
     let mut report = Report::default();
     for f in corpus_captures() {
-        compare(&f, &mut report);
+        let mut one = Report::default();
+        compare(&f, &mut one);
+        eprintln!("{}: {}", f.display(), one.summary());
+        report.merge(one);
     }
     report.print();
     for exact in [

@@ -447,7 +447,9 @@ mod tests {
                 let seq = 2 + u32::from(at);
                 s.segment(seq, &payload[..len], len as u32, cap, &mut |_| {});
                 prop_assert!(s.buffered() <= cap);
-                prop_assert!(s.pending_segments() * SEGMENT_OVERHEAD <= cap);
+                // Each buffered segment costs the cap at least what its bookkeeping takes in
+                // memory (a map node and an allocation are well over 32 bytes).
+                prop_assert!(s.pending_segments() * 32 <= cap);
             }
         }
     }

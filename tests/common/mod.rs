@@ -246,6 +246,28 @@ impl Report {
         self.tallies.get(what)
     }
 
+    /// Adds another report's tallies to this one.
+    pub fn merge(&mut self, other: Report) {
+        for (what, t) in other.tallies {
+            let mine = self.tallies.entry(what).or_default();
+            mine.compared += t.compared;
+            mine.mismatches.extend(t.mismatches);
+        }
+    }
+
+    /// One line: frames compared and disagreements per field that matters most.
+    pub fn summary(&self) -> String {
+        let n = self.tally("seq").map_or(0, |t| t.compared);
+        let fields: Vec<String> = ["seq", "ack", "win", "analysis", "tcp_info"]
+            .iter()
+            .map(|f| {
+                let bad = self.tally(f).map_or(0, |t| t.mismatches.len());
+                format!("{f} {bad}")
+            })
+            .collect();
+        format!("{n} TCP frames; mismatches: {}", fields.join(", "))
+    }
+
     /// Prints each field's agreement and its first disagreements.
     pub fn print(&self) {
         for (what, t) in &self.tallies {
