@@ -387,15 +387,17 @@ fn live_capture_of_real_loss_labels_it_and_agrees_with_tshark() {
     let server_ns = lab.server.clone();
     let client_ns = lab.client.clone();
 
-    // capd in the server's namespace, on its only interface. The kernel buffer is made large:
-    // libpcap sizes ring slots by the snapshot length on an interface with segmentation
-    // offloads, so the default 2 MB holds only a handful of frames and a burst would overflow.
+    // capd in the server's namespace, on its only interface. In immediate mode libpcap gives
+    // each ring slot the snapshot length on an interface with segmentation offloads, so with
+    // the default 256 KiB a burst overflows the ring; frames here are at most 1014 bytes.
     let capd = lab.spawn(
         &server_ns,
         &[
             capd_bin(),
             "-i",
             "sv0",
+            "-s",
+            "2048",
             "-B",
             "32768",
             "--port",

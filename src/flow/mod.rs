@@ -73,7 +73,8 @@ pub struct DirCounts {
     pub packets: u64,
     /// Bytes on the wire, link headers included.
     pub bytes: u64,
-    /// TCP payload bytes (Zeek's `orig_bytes`/`resp_bytes`, retransmissions included).
+    /// TCP payload bytes seen, retransmissions included (Zeek's `orig_bytes`/`resp_bytes`
+    /// count by sequence numbers instead).
     pub payload_bytes: u64,
 }
 
