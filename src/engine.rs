@@ -210,14 +210,10 @@ impl Engine {
         }
         let mut evicted = Vec::new();
         if self.table.get_mut(&key).is_none() {
-            self.table.create(
-                key,
-                dir,
-                p.flags,
-                frame.ts,
-                FlowApp::default(),
-                &mut evicted,
-            );
+            // A conversation that ended on this 4-tuple goes on, or is replaced (reused ports).
+            reused |= self
+                .table
+                .create(key, dir, &seg, FlowApp::default(), &mut evicted);
         }
         for f in evicted {
             self.end_flow(f, EndReason::Evicted);

@@ -375,6 +375,60 @@ fn reassembly_caps_abandon_a_direction_and_count_it_without_stopping_analysis() 
     assert_eq!(n.engine.stats().reassembly_abandoned, 1, "the second flow");
 }
 
+/// Wireshark never forgets a conversation; capd's flows end (idle timeout, linger after
+/// close), but the analysis goes on where Wireshark's does. Each case was checked against
+/// tshark on an equivalent capture.
+#[test]
+fn a_keep_alive_after_the_idle_timeout_is_still_a_keep_alive() {
+    let mut n = Net::default();
+    handshake(&mut n);
+    n.c(1, PSH | ACK, C + 1, S + 1, &[b'a'; 100]);
+    n.s(1, ACK, S + 1, C + 101, b"");
+    n.c(400_000, ACK, C + 100, S + 1, b"");
+    n.s(1, ACK, S + 1, C + 101, b"");
+    n.c(1, PSH | ACK, C + 101, S + 1, &[b'b'; 50]);
+    assert_eq!(n.labels(6), ["keep_alive"]);
+    assert_eq!(n.rel(6), (100, 1));
+    assert_eq!(n.labels(7), ["keep_alive_ack"]);
+    assert!(n.labels(8).is_empty());
+    assert_eq!(n.rel(8), (101, 1));
+    let flows = n.finish();
+    assert_eq!(flows.len(), 2, "the idle flow ended; a new one carries on");
+    assert_eq!(flows[0].reason, capd::flow::EndReason::Idle);
+    assert_eq!(flows[1].client.to_string(), "10.0.0.1:40000");
+}
+
+#[test]
+fn a_fin_retransmitted_after_the_linger_is_still_a_retransmission() {
+    let mut n = Net::default();
+    handshake(&mut n);
+    n.c(1, FIN | ACK, C + 1, S + 1, b"");
+    n.s(1, FIN | ACK, S + 1, C + 2, b"");
+    n.c(1, ACK, C + 2, S + 2, b"");
+    n.s(3200, FIN | ACK, S + 1, C + 2, b"");
+    n.c(1, ACK, C + 2, S + 2, b"");
+    assert_eq!(n.labels(7), ["retransmission"]);
+    assert_eq!(n.rel(7), (1, 2));
+    assert_eq!(n.labels(8), ["duplicate_ack"]);
+    assert_eq!(n.rel(8), (2, 2));
+}
+
+#[test]
+fn a_new_syn_long_after_the_close_still_reuses_the_ports() {
+    let mut n = Net::default();
+    handshake(&mut n);
+    n.c(1, FIN | ACK, C + 1, S + 1, b"");
+    n.s(1, FIN | ACK, S + 1, C + 2, b"");
+    n.c(1, ACK, C + 2, S + 2, b"");
+    n.c(10_000, SYN, 77_000, 0, b"");
+    n.s(1, SYN | ACK, 99_000, 77_001, b"");
+    assert_eq!(n.labels(7), ["reused_ports"]);
+    assert_eq!(n.rel(8), (0, 1));
+    let flows = n.finish();
+    assert_eq!(flows[0].reason, capd::flow::EndReason::Fin);
+    assert_eq!(flows[1].history, "Sh");
+}
+
 proptest::proptest! {
     /// Any sequence of segments on a few 4-tuples, with any flags, numbers and sizes: the
     /// engine never panics and reports every flow it created exactly once.
