@@ -198,4 +198,9 @@ except OSError: pass'; }
     capture refused-15001 "tcp port 15001" lo -- refused
 fi
 
+# Real packet loss between network namespaces (captures/lossy.sh).
+lossy=()
+for n in lossy-tcp lossy-tls; do if selected "$n"; then lossy+=("$n"); fi; done
+[ ${#lossy[@]} -eq 0 ] || "$here/lossy.sh" "${lossy[@]}"
+
 "$here/bless.sh"

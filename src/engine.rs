@@ -15,7 +15,6 @@ use crate::event::{
     AppInfo, Endpoint, Event, MalformedEvent, OtherFrameEvent, PacketEvent, StatsEvent, TcpOpt,
     TcpSummary, Timestamp, TlsInfo,
 };
-use crate::flow::conn::Repeat;
 use crate::flow::pdu::{self, Desegmenter};
 use crate::flow::reassembly::{Abandoned, Chunk, Stream};
 use crate::flow::table::Flow;
@@ -238,14 +237,10 @@ impl Engine {
         }
         let mut evicted = Vec::new();
         if self.table.get_mut(&key).is_none() {
-            self.table.create(
-                key,
-                dir,
-                p.flags,
-                frame.ts,
-                FlowApp::default(),
-                &mut evicted,
-            );
+            // A conversation that ended on this 4-tuple goes on, or is replaced (reused ports).
+            reused |= self
+                .table
+                .create(key, dir, &seg, FlowApp::default(), &mut evicted);
         }
         for f in evicted {
             self.end_flow(f, EndReason::Evicted);
@@ -267,24 +262,8 @@ impl Engine {
         } else {
             flow.tcp.analyze(dir, &seg, reused)
         };
-        flow.account(
-            dir,
-            frame.number,
-            frame.ts,
-            frame.orig_len,
-            p.flags,
-            p.seq,
-            p.ack,
-            p.payload_len,
-        );
+        flow.account(dir, &seg, frame.orig_len);
         flow.labels.add(result.analysis);
-        let from_client = flow.from_client(dir);
-        if result.analysis.contains(Label::Retransmission) && p.payload_len > 0 {
-            flow.conn.repeat(from_client, Repeat::Retransmission);
-        }
-        if result.analysis.contains(Label::ZeroWindow) {
-            flow.conn.repeat(from_client, Repeat::ZeroWindow);
-        }
 
         // SACK edges are shown relative to the peer's base sequence number.
         let peer_base = flow.tcp.dirs[dir ^ 1].base_seq.unwrap_or(0);
@@ -332,15 +311,25 @@ impl Engine {
                 self.stats.reassembly_abandoned += 1;
             }
         }
-        flow.gap_bytes[0] += gaps[0];
-        flow.gap_bytes[1] += gaps[1];
+        for (d, &n) in gaps.iter().enumerate() {
+            flow.gap_bytes[d] += n;
+            if n > 0 {
+                let from_client = flow.from_client(d);
+                flow.conn.gap(from_client);
+            }
+        }
         let flow_id = flow.id;
         self.buffered_total = self.buffered_total.saturating_add_signed(delta);
 
         // TLS: found by content (Wireshark's heuristic), then desegmented as Wireshark does.
-        let skip = result.analysis.contains(Label::Retransmission)
-            || result.analysis.contains(Label::OutOfOrder)
-            || result.analysis.contains(Label::KeepAlive);
+        // Wireshark's TCP_A_RETRANSMISSION is not set on fast or spurious retransmissions,
+        // which the contract's labels also call retransmissions.
+        let a = result.analysis;
+        let plain_retransmission = a.contains(Label::Retransmission)
+            && !a.contains(Label::FastRetransmission)
+            && !a.contains(Label::SpuriousRetransmission);
+        let skip =
+            plain_retransmission || a.contains(Label::OutOfOrder) || a.contains(Label::KeepAlive);
         if flow.app.tls.is_none()
             && p.payload_len > 0
             && !skip
@@ -360,12 +349,14 @@ impl Engine {
         let mut frame_tls = FrameTls::default();
         let mut app = AppInfo::None;
         let mut session_event = None;
+        let from_client = flow.from_client(dir);
         if let Some(t) = flow.app.tls.as_mut()
             && p.payload_len > 0
         {
             let before = t.buffered();
+            // Wireshark's can_desegment: the segment's bytes were all captured (a frame cut
+            // only in its trailer still counts), and capd's global budget allows buffering.
             let whole = p.payload.len() as u32 >= p.payload_len
-                && frame.data.len() as u32 >= frame.orig_len
                 && self.buffered_total < self.config.max_buffer_total;
             let seg = pdu::Segment {
                 frame: frame.number,
@@ -373,10 +364,10 @@ impl Engine {
                 payload: p.payload,
                 len: p.payload_len,
                 whole,
-                retransmission: result.analysis.contains(Label::Retransmission),
-                spurious: result.analysis.contains(Label::SpuriousRetransmission),
-                out_of_order: result.analysis.contains(Label::OutOfOrder),
-                keep_alive: result.analysis.contains(Label::KeepAlive),
+                retransmission: plain_retransmission,
+                spurious: a.contains(Label::SpuriousRetransmission),
+                out_of_order: a.contains(Label::OutOfOrder),
+                keep_alive: a.contains(Label::KeepAlive),
             };
             let ctx = Ctx {
                 frame: frame.number,
@@ -442,6 +433,19 @@ impl Engine {
 /// The Info and Protocol columns' application part, from what desegmentation and TLS did to
 /// them (see `flow::pdu::Report`).
 fn frame_app_info(report: &pdu::Report, tls: &FrameTls) -> AppInfo {
+    if let Some(msg) = report.reassembly_error {
+        return AppInfo::ReassemblyError(msg);
+    }
+    if report.illegal_segments {
+        return AppInfo::Replaced {
+            protocol: if report.cleared_info {
+                tls.protocol.unwrap_or("TLS")
+            } else {
+                "TCP"
+            },
+            text: "[Illegal Segments]",
+        };
+    }
     if !tls.items.is_empty() {
         return AppInfo::Tls(TlsInfo {
             protocol: if report.protocol_tcp {

@@ -201,6 +201,15 @@ pub enum AppInfo {
     SegmentOfPdu { tcp_line: bool },
     /// TLS took over the Info and Protocol columns.
     Tls(TlsInfo),
+    /// Reassembly replaced the Info column after the analysis labels with `text`
+    /// (`[Illegal Segments]` for a PDU rebuilt from conflicting copies).
+    Replaced {
+        protocol: &'static str,
+        text: &'static str,
+    },
+    /// TCP reassembly threw this error; the TCP line is followed by
+    /// `[Reassembly error, protocol TCP: <message>]`.
+    ReassemblyError(&'static str),
 }
 
 /// The TLS part of a frame's Info and Protocol columns.

@@ -14,7 +14,9 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 
 use super::cert::hex;
-use super::hello::{ClientHello, EXT_ALPN, EXT_SERVER_NAME, ServerHello, not_grease};
+use super::hello::{
+    ClientHello, EXT_ALPN, EXT_SERVER_NAME, ExtensionsBlock, ServerHello, not_grease,
+};
 
 fn join_dec<T: std::fmt::Display>(values: impl Iterator<Item = T>) -> String {
     let mut s = String::new();
@@ -27,12 +29,19 @@ fn join_dec<T: std::fmt::Display>(values: impl Iterator<Item = T>) -> String {
     s
 }
 
-/// JA3's full string, before hashing.
+/// JA3's full string, before hashing. Like Wireshark, a ClientHello whose extensions block
+/// is cut short yields only `version,ciphers,`.
 pub fn ja3_string(ch: &ClientHello) -> String {
-    format!(
-        "{},{},{},{},{}",
+    let head = format!(
+        "{},{},",
         ch.version,
-        join_dec(ch.ciphers.iter().filter(|c| not_grease(c))),
+        join_dec(ch.ciphers.iter().filter(|c| not_grease(c)))
+    );
+    if ch.extensions_block == ExtensionsBlock::Truncated {
+        return head;
+    }
+    format!(
+        "{head}{},{},{}",
         join_dec(ch.extensions.iter().filter(|c| not_grease(c))),
         join_dec(ch.groups.iter().filter(|c| not_grease(c))),
         join_dec(ch.point_formats.iter()),

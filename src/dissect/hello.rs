@@ -1,14 +1,14 @@
 //! ClientHello and ServerHello (and HelloRetryRequest), decoded into the facts capd reports and
 //! fingerprints: versions, cipher suites, and every extension in wire order.
 //!
-//! tls-parser parses the fixed fields and each extension's contents; the extension list is walked
-//! here one `type, length, data` triple at a time so that one malformed extension costs only
-//! itself, not the whole list (Wireshark, too, keeps dissecting after a bad extension). Nothing
-//! here panics or allocates beyond the lists it returns.
+//! The fixed fields and the extension list are walked here, field by field as Wireshark's
+//! `ssl_dissect_hnd_cli_hello`/`srv_hello` walk them, so that a malformed hello still yields
+//! what came before the damage (and the same partial JA3 Wireshark computes), SSL 3.0 server
+//! hellos keep their extensions and TLS 1.3 drafts' shorter ServerHello is understood;
+//! tls-parser decodes each extension's contents. Nothing here panics.
 
 use tls_parser::{
-    TlsExtension, parse_tls_client_hello_extension, parse_tls_handshake_client_hello,
-    parse_tls_handshake_server_hello, parse_tls_server_hello_extension,
+    TlsExtension, parse_tls_client_hello_extension, parse_tls_server_hello_extension,
 };
 
 use super::names::is_grease;
@@ -54,9 +54,62 @@ pub struct ClientHello {
     pub psk: bool,
     /// The message came in SSL 2.0 record format (RFC 6101 appendix E.2).
     pub sslv2_format: bool,
+    /// Where the extensions block stands: absent, cut short, or present.
+    pub extensions_block: ExtensionsBlock,
     /// SSL 2.0 cipher specs (3 bytes each) of such a message; those whose first byte is zero
     /// are TLS cipher suites and are also in `ciphers`.
     pub sslv2_cipher_specs: Vec<u32>,
+}
+
+/// The state of a hello's extensions block.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ExtensionsBlock {
+    /// The message ends after the compression methods (SSL 3.0 style).
+    #[default]
+    Absent,
+    /// Its length field is missing or longer than what is left: Wireshark stops there.
+    Truncated,
+    Present,
+}
+
+/// A cursor over a message body whose reads fail, rather than panic, past the end.
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn u8(&mut self) -> Option<u8> {
+        let v = *self.b.get(self.at)?;
+        self.at += 1;
+        Some(v)
+    }
+    fn u16(&mut self) -> Option<u16> {
+        let v = u16::from_be_bytes([*self.b.get(self.at)?, *self.b.get(self.at + 1)?]);
+        self.at += 2;
+        Some(v)
+    }
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let v = self.b.get(self.at..self.at + n)?;
+        self.at += n;
+        Some(v)
+    }
+    fn rest(&self) -> &'a [u8] {
+        self.b.get(self.at..).unwrap_or_default()
+    }
+    /// The extensions block: `Absent` at the end, else its length and contents.
+    fn extensions(&mut self) -> (ExtensionsBlock, &'a [u8]) {
+        if self.rest().is_empty() {
+            return (ExtensionsBlock::Absent, &[]);
+        }
+        let Some(len) = self.u16() else {
+            return (ExtensionsBlock::Truncated, &[]);
+        };
+        match self.take(usize::from(len)) {
+            Some(block) => (ExtensionsBlock::Present, block),
+            None => (ExtensionsBlock::Truncated, &[]),
+        }
+    }
 }
 
 /// What a ServerHello (or HelloRetryRequest) chose.
@@ -107,15 +160,29 @@ fn u8_list(data: &[u8]) -> Vec<u8> {
 /// Parses a ClientHello body (after the 4-byte handshake header). `None` if the fixed fields
 /// do not parse.
 pub fn parse_client_hello(body: &[u8]) -> Option<ClientHello> {
-    let (_, ch) = parse_tls_handshake_client_hello(body).ok()?;
+    let mut r = Reader { b: body, at: 0 };
+    let version = r.u16()?;
+    r.take(32)?;
+    let sid_len = usize::from(r.u8()?);
+    let session_id = r.take(sid_len)?.to_vec();
+    let cipher_len = usize::from(r.u16()?);
+    let ciphers = r
+        .take(cipher_len)?
+        .chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect();
+    let comp_len = usize::from(r.u8()?);
+    let compression = r.take(comp_len)?.to_vec();
+    let (extensions_block, block) = r.extensions();
     let mut out = ClientHello {
-        version: ch.version.0,
-        session_id: ch.session_id.unwrap_or_default().to_vec(),
-        ciphers: ch.ciphers.iter().map(|c| c.0).collect(),
-        compression: ch.comp.iter().map(|c| c.0).collect(),
+        version,
+        session_id,
+        ciphers,
+        compression,
+        extensions_block,
         ..ClientHello::default()
     };
-    for (ty, data, whole) in raw_extensions(ch.ext.unwrap_or_default()) {
+    for (ty, data, whole) in raw_extensions(block) {
         out.extensions.push(ty);
         if is_grease(ty) {
             continue;
@@ -192,16 +259,29 @@ pub fn parse_sslv2_client_hello(msg: &[u8]) -> Option<ClientHello> {
 
 /// Parses a ServerHello body (after the handshake header); recognises HelloRetryRequest.
 pub fn parse_server_hello(body: &[u8]) -> Option<ServerHello> {
-    let (_, sh) = parse_tls_handshake_server_hello(body).ok()?;
+    let mut r = Reader { b: body, at: 0 };
+    let version = r.u16()?;
+    let random = r.take(32)?;
+    // TLS 1.3 drafts before 22 dropped the session id and compression fields.
+    let legacy = !(0x7f00..=0x7f15).contains(&version);
+    let session_id = if legacy {
+        let n = usize::from(r.u8()?);
+        r.take(n)?.to_vec()
+    } else {
+        Vec::new()
+    };
+    let cipher = r.u16()?;
+    let compression = if legacy { r.u8()? } else { 0 };
+    let (_, block) = r.extensions();
     let mut out = ServerHello {
-        version: sh.version.0,
-        session_id: sh.session_id.unwrap_or_default().to_vec(),
-        cipher: sh.cipher.0,
-        compression: sh.compression.0,
-        hello_retry_request: sh.random == HRR_RANDOM,
+        version,
+        session_id,
+        cipher,
+        compression,
+        hello_retry_request: random == HRR_RANDOM,
         ..ServerHello::default()
     };
-    for (ty, data, whole) in raw_extensions(sh.ext.unwrap_or_default()) {
+    for (ty, data, whole) in raw_extensions(block) {
         out.extensions.push(ty);
         match ty {
             EXT_SUPPORTED_VERSIONS if data.len() == 2 => {

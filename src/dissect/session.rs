@@ -355,6 +355,8 @@ impl SessionBuilder {
         let Some(sh) = hello::parse_server_hello(body) else {
             return;
         };
+        // JA3S describes every ServerHello, a HelloRetryRequest too; a later one replaces it.
+        self.s.ja3s = Some(fingerprint::ja3s(&sh));
         if !sh.hello_retry_request {
             self.s.timing.server_hello = self.since(ts);
             self.evidence.server_random = body.get(2..34).and_then(|r| r.try_into().ok());
@@ -362,7 +364,6 @@ impl SessionBuilder {
             self.s.version = Some(Version(version).name().into_owned());
             self.s.cipher_suite = Some(cipher_suite_name(sh.cipher).into_owned());
             self.s.cipher_suite_id = Some(sh.cipher);
-            self.s.ja3s = Some(fingerprint::ja3s(&sh));
             if let Some(p) = &sh.alpn {
                 self.s.alpn = Some(String::from_utf8_lossy(p).into_owned());
             } else if self

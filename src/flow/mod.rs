@@ -63,7 +63,8 @@ pub struct Handshake {
     pub syn: Option<u64>,
     pub syn_ack: Option<u64>,
     pub ack: Option<u64>,
-    /// SYN to the handshake's final ACK, in milliseconds (Wireshark's `tcp.analysis.initial_rtt`).
+    /// From the most recent SYN (a retransmitted SYN restarts it) to the handshake's final
+    /// ACK, in milliseconds: Wireshark's `tcp.analysis.initial_rtt`.
     pub rtt_ms: Option<f64>,
 }
 
@@ -73,7 +74,8 @@ pub struct DirCounts {
     pub packets: u64,
     /// Bytes on the wire, link headers included.
     pub bytes: u64,
-    /// TCP payload bytes (Zeek's `orig_bytes`/`resp_bytes`, retransmissions included).
+    /// TCP payload bytes seen, retransmissions included (Zeek's `orig_bytes`/`resp_bytes`
+    /// count by sequence numbers instead).
     pub payload_bytes: u64,
 }
 

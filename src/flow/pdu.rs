@@ -55,7 +55,8 @@ pub struct Segment<'a> {
     pub len: u32,
     /// The frame was captured whole (Wireshark's `can_desegment`).
     pub whole: bool,
-    /// TCP analysis flags of this segment.
+    /// TCP analysis flags of this segment, as Wireshark keeps them: `retransmission` is the
+    /// plain flag, not set for fast or spurious retransmissions (TCP_A_RETRANSMISSION).
     pub retransmission: bool,
     pub spurious: bool,
     pub out_of_order: bool,
@@ -71,6 +72,10 @@ pub struct Report {
     pub segment_of_pdu: bool,
     /// The Protocol column was set back to `TCP`.
     pub protocol_tcp: bool,
+    /// Reassembly failed on this frame (`[Reassembly error, protocol TCP: ...]`).
+    pub reassembly_error: Option<&'static str>,
+    /// A PDU completed here from conflicting segments: Info becomes `[Illegal Segments]`.
+    pub illegal_segments: bool,
 }
 
 /// Wireshark refuses to reassemble PDUs longer than this (`(nxtseq - deseg_seq) <= 1024*1024`).
@@ -86,6 +91,15 @@ fn lt(a: u32, b: u32) -> bool {
 
 fn le(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) <= 0
+}
+
+/// Why a fragment could not be added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AddError {
+    /// Wireshark's reassembly refused it (the message it shows).
+    Reassembly(&'static str),
+    /// capd's bound on a PDU's size.
+    TooBig,
 }
 
 /// `struct tcp_multisegment_pdu` with its reassembly (`fragment_head`).
@@ -107,6 +121,9 @@ struct Msp {
     reassembled_in: Option<u64>,
     /// `FD_PARTIAL_REASSEMBLY`: completed, but the dissector wants more.
     partial: bool,
+    /// Overlapping copies disagreed, or two tails gave different lengths: Wireshark shows
+    /// the reassembled PDU as `[Illegal Segments]`.
+    conflict: bool,
 }
 
 impl Msp {
@@ -122,26 +139,65 @@ impl Msp {
             datalen: None,
             reassembled_in: None,
             partial: false,
+            conflict: false,
         }
     }
 
     /// `fragment_add`: returns whether this fragment completed the PDU in this frame.
-    fn add(&mut self, offset: u32, data: &[u8], more: bool, frame: u64) -> Result<bool, ()> {
-        if self.reassembled_in.is_some() && !self.partial {
-            // Already reassembled: an overlapping copy adds nothing.
-            return Ok(false);
+    fn add(&mut self, offset: u32, data: &[u8], more: bool, frame: u64) -> Result<bool, AddError> {
+        if self.reassembled_in.is_some() {
+            // fragment_add_work on a finished reassembly: only one the dissector asked to
+            // continue (partial) takes data reaching its end; anything else is an error
+            // that ends the frame's TCP dissection.
+            let datalen = self.datalen.unwrap_or(0);
+            let end = offset as usize + data.len();
+            if self.partial && end >= datalen as usize {
+                self.reassembled_in = None;
+                self.partial = false;
+                self.datalen = None;
+            } else if !self.partial && offset >= datalen {
+                return Err(AddError::Reassembly("New fragment past old data limits"));
+            } else {
+                return Err(AddError::Reassembly(
+                    "New fragment overlaps old data (retransmission?)",
+                ));
+            }
         }
         let end = offset as usize + data.len();
         if end > MAX_MSP_BYTES {
-            return Err(());
+            return Err(AddError::TooBig);
         }
         if self.buf.len() < end {
             self.buf.resize(end, 0);
         }
-        self.buf[offset as usize..end].copy_from_slice(data);
+        // Bytes already held keep their first copy (Wireshark's defragmentation only adds
+        // new bytes); a copy that differs marks the reassembly as conflicting.
+        let mut at = offset as usize;
+        for &(s, e) in &self.have.clone() {
+            let (s, e) = (s as usize, e as usize);
+            if e <= at || s >= end {
+                continue;
+            }
+            if s > at {
+                self.buf[at..s].copy_from_slice(&data[at - offset as usize..s - offset as usize]);
+            }
+            let (os, oe) = (s.max(at), e.min(end));
+            if self.buf[os..oe] != data[os - offset as usize..oe - offset as usize] {
+                self.conflict = true;
+            }
+            at = oe;
+        }
+        if at < end {
+            self.buf[at..end].copy_from_slice(&data[at - offset as usize..]);
+        }
         self.cover(offset, end as u32);
         if !more {
-            self.datalen = Some(end as u32);
+            match self.datalen {
+                // A second tail giving another length: FD_MULTIPLETAILS.
+                Some(d) if d != end as u32 => self.conflict = true,
+                Some(_) => {}
+                None => self.datalen = Some(end as u32),
+            }
         }
         let Some(total) = self.datalen else {
             return Ok(false);
@@ -151,7 +207,11 @@ impl Msp {
             .first()
             .is_some_and(|&(s, e)| s == 0 && e >= total);
         if complete {
-            self.buf.truncate(total as usize);
+            if self.buf.len() > total as usize {
+                // Data past the end the last fragment gave: FD_TOOLONGFRAGMENT.
+                self.conflict = true;
+                self.buf.truncate(total as usize);
+            }
             self.reassembled_in = Some(frame);
             self.partial = false;
         }
@@ -246,7 +306,8 @@ impl Desegmenter {
             let mut another = 0u32;
 
             // A known msp starting exactly here: a retransmission of its first segment.
-            if let Some(i) = self.find_exact(seq) {
+            let exact = self.find_exact(seq);
+            if let Some(i) = exact {
                 let m = &self.msps[i];
                 if le(nxtseq, m.nxtpdu) && m.last_frame != seg.frame {
                     if m.first_frame == seg.frame && first_pdu {
@@ -258,8 +319,10 @@ impl Desegmenter {
             if seg.spurious || seg.retransmission {
                 return report;
             }
-            let found = self
-                .find_le(seq.wrapping_sub(1))
+            // The msp found by the exact lookup stays the candidate even when the segment
+            // runs past it; only without one is the nearest earlier msp looked up.
+            let found = exact
+                .or_else(|| self.find_le(seq.wrapping_sub(1)))
                 .filter(|&i| le(self.msps[i].seq, seq) && lt(seq, self.msps[i].nxtpdu));
             if let Some(i) = found {
                 let m = &mut self.msps[i];
@@ -277,7 +340,11 @@ impl Desegmenter {
                 let frag = &payload[offset..offset + len as usize];
                 let completed = match m.add(seq.wrapping_sub(m.seq), frag, more, seg.frame) {
                     Ok(c) => c,
-                    Err(()) => {
+                    Err(AddError::Reassembly(msg)) => {
+                        report.reassembly_error = Some(msg);
+                        return report;
+                    }
+                    Err(AddError::TooBig) => {
                         self.msps.remove(i);
                         self.abandoned += 1;
                         return report;
@@ -302,11 +369,16 @@ impl Desegmenter {
                     if out != Outcome::NotOurs && !skip_payload {
                         report.cleared_info = true;
                     }
+                    // print_tcp_fragment_tree runs unless the dissector used none of the
+                    // PDU, and shows a conflicting reassembly as `[Illegal Segments]`.
+                    let shown = !matches!(out, Outcome::Desegment { offset: 0, .. });
+                    if shown && m.conflict {
+                        report.illegal_segments = true;
+                    }
                     if let Outcome::Desegment { offset: doff, need } = out {
                         desegment = Some((doff, need));
                         let i = if doff == 0 || le(m.seq.wrapping_add(doff as u32), seq) {
                             m.partial = true;
-                            m.reassembled_in = None;
                             i
                         } else {
                             self.split(i, doff, seg.frame)
@@ -489,7 +561,9 @@ mod tests {
             Report {
                 cleared_info: true,
                 segment_of_pdu: true,
-                protocol_tcp: true
+                protocol_tcp: true,
+                reassembly_error: None,
+                illegal_segments: false,
             }
         );
         let r2 = d.segment(&seg(2, 5, &data[4..8]), &mut lp);
@@ -499,7 +573,9 @@ mod tests {
             Report {
                 cleared_info: false,
                 segment_of_pdu: true,
-                protocol_tcp: true
+                protocol_tcp: true,
+                reassembly_error: None,
+                illegal_segments: false,
             }
         );
         let r3 = d.segment(&seg(3, 9, &data[8..]), &mut lp);

@@ -4,17 +4,21 @@
 //! A flow ends when both sides sent FIN or either sent RST, once no packet has arrived for the
 //! linger time (so the last ACK and stray retransmissions still count); or when it has been
 //! idle for the idle timeout; both measured in capture time, never the wall clock. A table at
-//! its cap evicts the least recently active flows first and counts them. Each flow carries an
-//! application payload `A` (the engine's reassembly and dissector state), so this file knows
-//! nothing of TLS.
+//! its cap evicts the least recently active flows first and counts them. An ended flow's TCP
+//! analysis state is kept (within its own cap) so that a later segment on the same addresses
+//! and ports starts a new flow that continues Wireshark's conversation, as Wireshark, which
+//! never forgets one, would number and label it. Each flow carries an application payload `A`
+//! (the engine's reassembly and dissector state), so this file knows nothing of TLS.
+
+use std::collections::VecDeque;
 
 use rustc_hash::FxHashMap;
 
 use super::conn::ConnState;
 use super::seq::SeqNumber;
-use super::tcp::Connection;
+use super::tcp::{Connection, Segment};
 use super::{DirCounts, EndReason, FlowKey, FlowSummary, Handshake, LabelCounts};
-use crate::event::{Endpoint, FlowId, TcpFlags, Timestamp};
+use crate::event::{Endpoint, FlowId, Timestamp};
 
 /// Bounds of the flow table, all in capture time.
 #[derive(Debug, Clone)]
@@ -30,6 +34,11 @@ pub struct FlowTableConfig {
     /// retry (a retransmitted SYN after a RST is the same connection to Wireshark), and
     /// retransmitted FINs still belong to it.
     pub unclean_linger_ns: i128,
+    /// Most ended conversations whose TCP analysis state is kept, so that a later segment on
+    /// the same addresses and ports continues Wireshark's numbering and labels (Wireshark
+    /// never forgets a conversation: a keep-alive after an hour's silence is still a
+    /// keep-alive, and a new SYN there still reuses ports). A few hundred bytes each.
+    pub max_retired: usize,
 }
 
 impl Default for FlowTableConfig {
@@ -40,6 +49,7 @@ impl Default for FlowTableConfig {
             idle_timeout_ns: 300 * 1_000_000_000,
             linger_ns: 2 * 1_000_000_000,
             unclean_linger_ns: 60 * 1_000_000_000,
+            max_retired: 100_000,
         }
     }
 }
@@ -104,25 +114,15 @@ impl<A> Flow<A> {
     }
 
     /// Records the segment's contribution to counts, history, handshake frames and closing.
-    #[allow(clippy::too_many_arguments)]
-    pub fn account(
-        &mut self,
-        dir: usize,
-        frame: u64,
-        ts: Timestamp,
-        wire_len: u32,
-        flags: TcpFlags,
-        seq: u32,
-        ack: u32,
-        payload_len: u32,
-    ) {
+    pub fn account(&mut self, dir: usize, seg: &Segment<'_>, wire_len: u32) {
         let from_client = self.from_client(dir);
+        let (frame, ts, flags) = (seg.frame, seg.ts, seg.flags);
         let c = &mut self.counts[dir];
         c.packets += 1;
         c.bytes += u64::from(wire_len);
-        c.payload_bytes += u64::from(payload_len);
+        c.payload_bytes += u64::from(seg.len);
         self.last_ts = ts;
-        self.conn.segment(from_client, flags, payload_len);
+        self.conn.segment(from_client, seg);
         if flags.syn() {
             // The connection (re)opens: an earlier RST or FIN no longer closes it.
             self.fin = [false; 2];
@@ -130,10 +130,10 @@ impl<A> Flow<A> {
         }
         if flags.fin() {
             self.fin[dir] = true;
-            self.fin_end[dir] = SeqNumber(seq) + payload_len + 1;
+            self.fin_end[dir] = SeqNumber(seg.seq) + seg.len + 1;
         }
         if flags.ack() {
-            let a = SeqNumber(ack);
+            let a = SeqNumber(seg.ack);
             self.max_ack[dir] = Some(self.max_ack[dir].map_or(a, |m| m.max(a)));
         }
         if flags.rst() {
@@ -141,8 +141,9 @@ impl<A> Flow<A> {
         }
         let hs = &mut self.handshake;
         if flags.syn() && !flags.ack() && from_client {
+            // The first SYN's frame; the RTT runs from the latest one, as Wireshark's does.
             hs.syn.get_or_insert(frame);
-            self.syn_time.get_or_insert(ts);
+            self.syn_time = Some(ts);
         } else if flags.syn() && flags.ack() && !from_client {
             hs.syn_ack.get_or_insert(frame);
         } else if flags.ack()
@@ -196,6 +197,15 @@ impl<A> Flow<A> {
     }
 }
 
+/// The TCP analysis state of a conversation whose flow ended.
+#[derive(Debug)]
+struct Retired {
+    tcp: Connection,
+    client_dir: usize,
+    /// Position in `FlowTable::retired_order`.
+    serial: u64,
+}
+
 /// Flows by key, with ids, expiry and a cap.
 #[derive(Debug)]
 pub struct FlowTable<A> {
@@ -204,6 +214,12 @@ pub struct FlowTable<A> {
     next_id: FlowId,
     /// Flows evicted to respect the cap.
     pub evicted: u64,
+    /// Ended conversations' analysis state, oldest first in `retired_order`.
+    retired: FxHashMap<FlowKey, Retired>,
+    /// Keys in the order they were retired; entries whose serial no longer matches the map
+    /// are stale and skipped.
+    retired_order: VecDeque<(u64, FlowKey)>,
+    next_serial: u64,
 }
 
 impl<A> FlowTable<A> {
@@ -213,6 +229,47 @@ impl<A> FlowTable<A> {
             flows: FxHashMap::default(),
             next_id: 0,
             evicted: 0,
+            retired: FxHashMap::default(),
+            retired_order: VecDeque::new(),
+            next_serial: 0,
+        }
+    }
+
+    /// Ended conversations whose analysis state is kept.
+    pub fn retired(&self) -> usize {
+        self.retired.len()
+    }
+
+    /// Keeps an ending flow's analysis state, within `max_retired`, oldest dropped first.
+    fn retire(&mut self, flow: &Flow<A>) {
+        let max = self.config.max_retired;
+        if max == 0 {
+            return;
+        }
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        self.retired.insert(
+            flow.key,
+            Retired {
+                tcp: flow.tcp.clone(),
+                client_dir: flow.client_dir,
+                serial,
+            },
+        );
+        self.retired_order.push_back((serial, flow.key));
+        while self.retired.len() > max {
+            let Some((s, k)) = self.retired_order.pop_front() else {
+                break;
+            };
+            if self.retired.get(&k).is_some_and(|r| r.serial == s) {
+                self.retired.remove(&k);
+            }
+        }
+        // Revived keys leave stale entries behind; drop them before they outnumber the live.
+        if self.retired_order.len() > 2 * max {
+            let retired = &self.retired;
+            self.retired_order
+                .retain(|(s, k)| retired.get(k).is_some_and(|r| r.serial == *s));
         }
     }
 
@@ -238,40 +295,55 @@ impl<A> FlowTable<A> {
         self.flows.remove(key)
     }
 
-    /// Creates a flow for a segment from direction `dir` with `flags`, choosing roles: the
-    /// SYN's sender is the client; the receiver of a SYN-ACK is; otherwise the side on the
-    /// likelier server port is the server (Zeek flips and marks `^` in such cases). Flows
-    /// pushed out by the cap are appended to `evicted`.
+    /// Creates a flow for segment `seg` from direction `dir`, choosing roles: the SYN's sender
+    /// is the client; the receiver of a SYN-ACK is; otherwise the side on the likelier server
+    /// port is the server (Zeek flips and marks `^` in such cases). A conversation that ended
+    /// on this key goes on (its roles and analysis state), unless `seg` is a SYN with a new
+    /// ISN: then the ports are reused, and `true` is returned. Flows pushed out by the cap are
+    /// appended to `evicted`.
     pub fn create(
         &mut self,
         key: FlowKey,
         dir: usize,
-        flags: TcpFlags,
-        ts: Timestamp,
+        seg: &Segment<'_>,
         app: A,
         evicted: &mut Vec<Flow<A>>,
-    ) -> &mut Flow<A> {
+    ) -> bool {
         if self.flows.len() >= self.config.max_flows {
             self.evict(evicted);
         }
+        let flags = seg.flags;
         let (src, dst) = if dir == 0 {
             (key.lo, key.hi)
         } else {
             (key.hi, key.lo)
         };
+        let mut reused = false;
+        let earlier = match self.retired.remove(&key) {
+            Some(r) if r.tcp.syn_starts_new_conversation(dir, seg) => {
+                reused = true;
+                None
+            }
+            other => other,
+        };
         let mut conn = ConnState::default();
-        let client_dir = if flags.syn() {
+        let (client_dir, tcp) = if let Some(r) = earlier {
+            if dir != r.client_dir {
+                conn.flipped();
+            }
+            (r.client_dir, r.tcp)
+        } else if flags.syn() {
             if flags.ack() {
                 conn.flipped();
-                dir ^ 1
+                (dir ^ 1, Connection::default())
             } else {
-                dir
+                (dir, Connection::default())
             }
         } else if server_port_score(src.port) > server_port_score(dst.port) {
             conn.flipped();
-            dir ^ 1
+            (dir ^ 1, Connection::default())
         } else {
-            dir
+            (dir, Connection::default())
         };
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
@@ -279,14 +351,14 @@ impl<A> FlowTable<A> {
             id,
             key,
             client_dir,
-            tcp: Connection::default(),
+            tcp,
             conn,
             counts: Default::default(),
             labels: LabelCounts::default(),
             handshake: Handshake::default(),
             syn_time: None,
-            first_ts: ts,
-            last_ts: ts,
+            first_ts: seg.ts,
+            last_ts: seg.ts,
             fin: [false; 2],
             fin_end: [SeqNumber::default(); 2],
             max_ack: [None; 2],
@@ -294,7 +366,8 @@ impl<A> FlowTable<A> {
             gap_bytes: [0; 2],
             app,
         };
-        self.flows.entry(key).insert_entry(flow).into_mut()
+        self.flows.insert(key, flow);
+        reused
     }
 
     /// Removes the least recently active eighth of the table (at least one flow).
@@ -309,6 +382,7 @@ impl<A> FlowTable<A> {
         for (_, k) in ages.into_iter().take(n) {
             if let Some(f) = self.flows.remove(&k) {
                 self.evicted += 1;
+                self.retire(&f);
                 out.push(f);
             }
         }
@@ -330,9 +404,15 @@ impl<A> FlowTable<A> {
                 done.push(*k);
             }
         }
-        let mut out: Vec<(Flow<A>, EndReason)> = done
+        let ended: Vec<Flow<A>> = done
             .into_iter()
             .filter_map(|k| self.flows.remove(&k))
+            .collect();
+        for f in &ended {
+            self.retire(f);
+        }
+        let mut out: Vec<(Flow<A>, EndReason)> = ended
+            .into_iter()
             .map(|f| {
                 let reason = if f.rst {
                     EndReason::Rst
@@ -359,6 +439,7 @@ impl<A> FlowTable<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::TcpFlags;
 
     fn ep(ip: &str, port: u16) -> Endpoint {
         Endpoint {
@@ -374,19 +455,38 @@ mod tests {
         })
     }
 
+    fn seg(flags: u16, seq: u32, secs: i64) -> Segment<'static> {
+        Segment {
+            frame: 1,
+            ts: Timestamp::new(secs, 0),
+            seq,
+            ack: 0,
+            flags: TcpFlags(flags),
+            window: 1000,
+            len: 0,
+            options: &[],
+        }
+    }
+
+    /// Creates the flow of `a` → `b` for `s` and returns its key and direction.
+    fn open(t: &mut FlowTable<()>, a: Endpoint, b: Endpoint, s: &Segment<'_>) -> (FlowKey, usize) {
+        let (k, d) = FlowKey::new(a, b);
+        let mut ev = Vec::new();
+        t.create(k, d, s, (), &mut ev);
+        assert!(ev.is_empty());
+        (k, d)
+    }
+
     #[test]
     fn syn_sender_is_the_client() {
         let mut t = table(10);
-        let (k, d) = FlowKey::new(ep("10.0.0.9", 15001), ep("10.0.0.1", 50000));
-        let mut ev = Vec::new();
-        let f = t.create(
-            k,
-            d,
-            TcpFlags(TcpFlags::SYN),
-            Timestamp::default(),
-            (),
-            &mut ev,
+        let (k, _) = open(
+            &mut t,
+            ep("10.0.0.9", 15001),
+            ep("10.0.0.1", 50000),
+            &seg(TcpFlags::SYN, 7, 0),
         );
+        let f = t.get_mut(&k).unwrap();
         assert_eq!(f.client(), ep("10.0.0.9", 15001));
         assert_eq!(f.id, 0);
     }
@@ -394,16 +494,13 @@ mod tests {
     #[test]
     fn without_a_syn_the_well_known_port_is_the_server() {
         let mut t = table(10);
-        let (k, d) = FlowKey::new(ep("10.0.0.1", 443), ep("10.0.0.2", 51000));
-        let mut ev = Vec::new();
-        let f = t.create(
-            k,
-            d,
-            TcpFlags(TcpFlags::ACK),
-            Timestamp::default(),
-            (),
-            &mut ev,
+        let (k, _) = open(
+            &mut t,
+            ep("10.0.0.1", 443),
+            ep("10.0.0.2", 51000),
+            &seg(TcpFlags::ACK, 7, 0),
         );
+        let f = t.get_mut(&k).unwrap();
         assert_eq!(f.server(), ep("10.0.0.1", 443));
         assert_eq!(f.conn.history(), "^");
     }
@@ -414,14 +511,7 @@ mod tests {
         let mut ev = Vec::new();
         for (i, port) in [1000u16, 1001, 1002].into_iter().enumerate() {
             let (k, d) = FlowKey::new(ep("10.0.0.1", port), ep("10.0.0.2", 80));
-            t.create(
-                k,
-                d,
-                TcpFlags(TcpFlags::SYN),
-                Timestamp::new(i as i64, 0),
-                (),
-                &mut ev,
-            );
+            t.create(k, d, &seg(TcpFlags::SYN, 7, i as i64), (), &mut ev);
         }
         assert_eq!(t.len(), 2);
         assert_eq!(t.evicted, 1);
@@ -433,35 +523,12 @@ mod tests {
     #[test]
     fn closed_flows_expire_after_the_linger_and_idle_ones_after_the_timeout() {
         let mut t = table(10);
-        let mut ev = Vec::new();
-        let (k, d) = FlowKey::new(ep("10.0.0.1", 1000), ep("10.0.0.2", 80));
-        let f = t.create(
-            k,
-            d,
-            TcpFlags(TcpFlags::SYN),
-            Timestamp::new(0, 0),
-            (),
-            &mut ev,
-        );
-        f.account(
-            d,
-            1,
-            Timestamp::new(0, 0),
-            60,
-            TcpFlags(TcpFlags::RST),
-            1,
-            0,
-            0,
-        );
-        let (k2, d2) = FlowKey::new(ep("10.0.0.1", 1001), ep("10.0.0.2", 80));
-        t.create(
-            k2,
-            d2,
-            TcpFlags(TcpFlags::SYN),
-            Timestamp::new(0, 0),
-            (),
-            &mut ev,
-        );
+        let syn = seg(TcpFlags::SYN, 0, 0);
+        let (k, d) = open(&mut t, ep("10.0.0.1", 1000), ep("10.0.0.2", 80), &syn);
+        t.get_mut(&k)
+            .unwrap()
+            .account(d, &seg(TcpFlags::RST, 1, 0), 60);
+        open(&mut t, ep("10.0.0.1", 1001), ep("10.0.0.2", 80), &syn);
         assert!(
             t.expire(Timestamp::new(30, 0)).is_empty(),
             "a reset flow lingers for a retry"
@@ -472,5 +539,67 @@ mod tests {
         let out = t.expire(Timestamp::new(400, 0));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].1, EndReason::Idle);
+    }
+
+    #[test]
+    fn an_ended_conversation_goes_on_in_a_new_flow_with_its_roles_and_numbering() {
+        let mut t = table(10);
+        let (client, server) = (ep("10.0.0.1", 40000), ep("10.0.0.2", 443));
+        let (k, d) = open(&mut t, client, server, &seg(TcpFlags::SYN, 1000, 0));
+        let f = t.get_mut(&k).unwrap();
+        f.tcp.analyze(d, &seg(TcpFlags::SYN, 1000, 0), false);
+        assert_eq!(t.expire(Timestamp::new(1000, 0)).len(), 1);
+        assert_eq!(t.retired(), 1);
+        // The server speaks first after the silence: roles and base sequence numbers stay.
+        let (k2, d2) = open(&mut t, server, client, &seg(TcpFlags::ACK, 5001, 1001));
+        assert_eq!(t.retired(), 0);
+        let f = t.get_mut(&k2).unwrap();
+        assert_eq!(f.id, 1, "a new flow");
+        assert_eq!(f.client(), client);
+        assert_eq!(f.conn.history(), "^");
+        let ka = f
+            .tcp
+            .analyze(d2 ^ 1, &seg(TcpFlags::ACK, 1001, 1001), false);
+        assert_eq!(ka.rel_seq, 1, "numbered from the first flow's SYN");
+    }
+
+    #[test]
+    fn a_syn_with_a_new_isn_after_the_end_reuses_the_ports() {
+        let mut t = table(10);
+        let (a, b) = (ep("10.0.0.1", 40000), ep("10.0.0.2", 443));
+        let (k, d) = open(&mut t, a, b, &seg(TcpFlags::SYN, 1000, 0));
+        t.get_mut(&k)
+            .unwrap()
+            .tcp
+            .analyze(d, &seg(TcpFlags::SYN, 1000, 0), false);
+        t.expire(Timestamp::new(1000, 0));
+        let mut ev = Vec::new();
+        let same_isn = seg(TcpFlags::SYN, 1000, 1001);
+        assert!(!t.create(k, d, &same_isn, (), &mut ev), "a retransmission");
+        t.expire(Timestamp::new(3000, 0));
+        assert!(t.create(k, d, &seg(TcpFlags::SYN, 77, 3001), (), &mut ev));
+    }
+
+    #[test]
+    fn retired_conversations_stay_within_their_cap() {
+        let mut t: FlowTable<()> = FlowTable::new(FlowTableConfig {
+            max_retired: 3,
+            ..FlowTableConfig::default()
+        });
+        let server = ep("10.0.0.2", 443);
+        for round in 0..50i64 {
+            // Ten flows end; one key comes back every round, leaving stale order entries.
+            for port in 0..10u16 {
+                open(
+                    &mut t,
+                    ep("10.0.0.1", 40000 + port),
+                    server,
+                    &seg(TcpFlags::SYN, 9, round * 1000),
+                );
+            }
+            t.expire(Timestamp::new(round * 1000 + 500, 0));
+            assert!(t.retired() <= 3);
+            assert!(t.retired_order.len() <= 2 * 3 + 1);
+        }
     }
 }

@@ -707,4 +707,124 @@ mod tests {
                 .syn_starts_new_conversation(C, &Segment { seq: 1000, ..s })
         );
     }
+
+    // The scenarios below were each checked against tshark 4.0 on an equivalent capture.
+
+    #[test]
+    fn syn_ack_with_a_new_isn_is_reused_ports_beyond_the_old_next_seq() {
+        let mut r = Run::new();
+        r.handshake();
+        r.seg(C, 1, 1001, 5001, PA, 512, 100, &[]);
+        r.seg(S, 1, 5001, 1101, A, 512, 0, &[]);
+        // The server answers again with a new ISN: Wireshark rebases its numbers but keeps
+        // the old next sequence number, so the SYN-ACK also looks like it skipped data.
+        let sa = r.seg(S, 100, 9000, 1101, TcpFlags::SYN | A, 512, 0, &[]);
+        assert_eq!(labels(&sa), ["lost_segment", "reused_ports"]);
+        assert_eq!((sa.rel_seq, sa.rel_ack), (0, 101));
+        let ack = r.seg(C, 1, 1101, 9001, A, 512, 0, &[]);
+        assert_eq!(labels(&ack), ["ack_lost_segment"]);
+        assert_eq!(ack.rel_ack, 1);
+    }
+
+    #[test]
+    fn a_rst_beyond_the_next_sequence_number_is_no_lost_segment() {
+        let mut r = Run::new();
+        r.handshake();
+        r.seg(C, 1, 1001, 5001, PA, 512, 100, &[]);
+        let rst = r.seg(C, 1, 1500, 0, TcpFlags::RST, 512, 0, &[]);
+        assert!(rst.analysis.is_empty(), "{:?}", labels(&rst));
+    }
+
+    #[test]
+    fn a_new_window_is_a_window_update_and_data_does_not_reset_the_dup_ack_count() {
+        let mut r = Run::new();
+        r.handshake();
+        r.seg(C, 1, 1001, 5001, PA, 512, 100, &[]);
+        r.seg(S, 1, 5001, 1101, A, 512, 0, &[]); // frame 5
+        let wu = r.seg(S, 1, 5001, 1101, A, 600, 0, &[]);
+        assert_eq!(labels(&wu), ["window_update"]);
+        let data = r.seg(S, 1, 5001, 1101, PA, 600, 10, &[]);
+        assert!(data.analysis.is_empty(), "{:?}", labels(&data));
+        // The acknowledgement number never changed, so the count goes on from frame 5.
+        let d1 = r.seg(S, 1, 5011, 1101, A, 600, 0, &[]);
+        assert_eq!(d1.dup_ack, Some(DupAck { frame: 5, num: 1 }));
+        let d2 = r.seg(S, 1, 5011, 1101, A, 600, 0, &[]);
+        assert_eq!(d2.dup_ack, Some(DupAck { frame: 5, num: 2 }));
+    }
+
+    #[test]
+    fn a_zero_window_probe_does_not_advance_the_next_sequence_number() {
+        let mut r = Run::new();
+        r.handshake();
+        r.seg(C, 1, 1001, 5001, PA, 512, 100, &[]);
+        r.seg(S, 1, 5001, 1101, A, 0, 0, &[]);
+        let probe = r.seg(C, 100, 1101, 5001, A, 512, 1, &[]);
+        assert_eq!(labels(&probe), ["zero_window_probe"]);
+        r.seg(S, 1, 5001, 1101, A, 0, 0, &[]);
+        let opened = r.seg(S, 100, 5001, 1101, A, 512, 0, &[]);
+        assert_eq!(labels(&opened), ["window_update"]);
+        // The probed byte comes again as the start of real data: not a retransmission.
+        let data = r.seg(C, 1, 1101, 5001, PA, 512, 100, &[]);
+        assert!(data.analysis.is_empty(), "{:?}", labels(&data));
+    }
+
+    #[test]
+    fn fast_retransmission_wins_over_out_of_order() {
+        let mut r = Run::new();
+        r.handshake();
+        r.seg(C, 1, 1001, 5001, PA, 512, 100, &[]);
+        r.seg(C, 0, 1201, 5001, PA, 512, 100, &[]);
+        r.seg(S, 0, 5001, 1101, A, 512, 0, &[]);
+        r.seg(S, 0, 5001, 1101, A, 512, 0, &[]);
+        r.seg(S, 0, 5001, 1101, A, 512, 0, &[]);
+        // Within the out-of-order threshold too, but the duplicate ACKs decide.
+        let re = r.seg(C, 0, 1101, 5001, PA, 512, 100, &[]);
+        assert_eq!(labels(&re), ["retransmission", "fast_retransmission"]);
+    }
+
+    #[test]
+    fn a_one_byte_keep_alive_is_no_retransmission() {
+        let mut r = Run::new();
+        r.handshake();
+        r.seg(C, 1, 1001, 5001, PA, 512, 100, &[]);
+        r.seg(S, 1, 5001, 1101, A, 512, 0, &[]);
+        let ka = r.seg(C, 1000, 1100, 5001, A, 512, 1, &[]);
+        assert_eq!(labels(&ka), ["keep_alive"]);
+        let kaa = r.seg(S, 1, 5001, 1101, A, 512, 0, &[]);
+        assert_eq!(labels(&kaa), ["keep_alive_ack"]);
+    }
+
+    proptest::proptest! {
+        /// A clean in-order exchange from any pair of ISNs (so across the 2^32 wrap too) has
+        /// no labels, and relative numbers count the bytes sent, as Wireshark's do.
+        #[test]
+        fn in_order_exchange_from_any_isn_is_unlabelled_and_counts_bytes(
+            cisn in proptest::prop_oneof![
+                proptest::prelude::any::<u32>(),
+                (u32::MAX - 100_000)..=u32::MAX,
+            ],
+            sisn in proptest::prop_oneof![
+                proptest::prelude::any::<u32>(),
+                (u32::MAX - 100_000)..=u32::MAX,
+            ],
+            sizes in proptest::collection::vec(1u32..3000, 1..40),
+        ) {
+            let mut r = Run::new();
+            let syn = TcpFlags::SYN;
+            r.seg(C, 0, cisn, 0, syn, 65535, 0, &[]);
+            r.seg(S, 1, sisn, cisn.wrapping_add(1), syn | A, 65535, 0, &[]);
+            r.seg(C, 1, cisn.wrapping_add(1), sisn.wrapping_add(1), A, 65535, 0, &[]);
+            let mut sent = 1u32;
+            for len in sizes {
+                let seq = cisn.wrapping_add(sent);
+                let d = r.seg(C, 1, seq, sisn.wrapping_add(1), PA, 65535, len, &[]);
+                proptest::prop_assert!(d.analysis.is_empty(), "{:?}", labels(&d));
+                proptest::prop_assert_eq!(d.rel_seq, sent);
+                sent = sent.wrapping_add(len);
+                let a = r.seg(S, 1, sisn.wrapping_add(1), cisn.wrapping_add(sent), A, 65535, 0, &[]);
+                proptest::prop_assert!(a.analysis.is_empty(), "{:?}", labels(&a));
+                proptest::prop_assert_eq!((a.rel_seq, a.rel_ack), (1, sent));
+            }
+        }
+    }
 }

@@ -202,9 +202,11 @@ impl<W: Write> Human<W> {
         if let Some(a) = &t.alert {
             let (red, r) = self.paint(RED);
             match (&a.level, &a.description) {
-                (Some(level), Some(desc)) => {
-                    writeln!(self.out, "    {red}alert from the {}: {level} {desc}{r}", a.from)?
-                }
+                (Some(level), Some(desc)) => writeln!(
+                    self.out,
+                    "    {red}alert from the {}: {level} {desc}{r}",
+                    a.from
+                )?,
                 _ => writeln!(self.out, "    alert from the {}: encrypted", a.from)?,
             }
         }

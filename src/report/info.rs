@@ -28,6 +28,7 @@ impl fmt::Display for Protocol<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = match &self.0.app {
             AppInfo::Tls(t) => t.protocol,
+            AppInfo::Replaced { protocol, .. } => protocol,
             _ => "TCP",
         };
         match self.0.tunnel {
@@ -203,6 +204,16 @@ pub fn write_info(p: &PacketEvent, w: &mut impl Write) -> fmt::Result {
     let has_prefix = has_prefix(p);
     match &p.app {
         AppInfo::None => write_tcp_line(p, w),
+        AppInfo::Replaced { text, .. } => {
+            if has_prefix {
+                w.write_char(' ')?;
+            }
+            w.write_str(text)
+        }
+        AppInfo::ReassemblyError(msg) => {
+            write_tcp_line(p, w)?;
+            write!(w, "[Reassembly error, protocol TCP: {msg}]")
+        }
         AppInfo::SegmentOfPdu { tcp_line: true } => {
             write_tcp_line(p, w)?;
             w.write_str(" [TCP segment of a reassembled PDU]")

@@ -1,5 +1,5 @@
 //! Shared helpers for the integration tests: running capd and tshark on the same capture and
-//! lining their per-frame readings up.
+//! lining their per-frame readings up, field by field.
 
 #![allow(dead_code)]
 
@@ -179,5 +179,236 @@ pub fn plain(v: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
         other => other.to_string(),
+    }
+}
+
+/// Wireshark's analysis labels in CONTRACT.md's order (`tcp.analysis.<label>`).
+pub const LABELS: [&str; 15] = [
+    "retransmission",
+    "fast_retransmission",
+    "spurious_retransmission",
+    "out_of_order",
+    "duplicate_ack",
+    "lost_segment",
+    "ack_lost_segment",
+    "zero_window",
+    "zero_window_probe",
+    "zero_window_probe_ack",
+    "keep_alive",
+    "keep_alive_ack",
+    "window_update",
+    "window_full",
+    "reused_ports",
+];
+
+/// The tshark fields the per-frame TCP comparison reads.
+pub fn tcp_fields() -> Vec<String> {
+    let mut f: Vec<String> = [
+        "frame.len",
+        "ip.src",
+        "ip.dst",
+        "ipv6.src",
+        "ipv6.dst",
+        "tcp.srcport",
+        "tcp.dstport",
+        "tcp.flags",
+        "tcp.len",
+        "tcp.window_size",
+        "tcp.seq",
+        "tcp.ack",
+        "icmp.type",
+        "icmpv6.type",
+        "_ws.col.Protocol",
+        "_ws.col.Info",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    f.extend(LABELS.iter().map(|l| format!("tcp.analysis.{l}")));
+    f
+}
+
+/// Tallies per field over one or more captures.
+#[derive(Default)]
+pub struct Report {
+    pub tallies: BTreeMap<&'static str, Tally>,
+}
+
+impl Report {
+    pub fn check(&mut self, what: &'static str, file: &Path, frame: u64, ours: &str, theirs: &str) {
+        self.tallies
+            .entry(what)
+            .or_default()
+            .check(what, file, frame, ours, theirs);
+    }
+
+    pub fn tally(&self, what: &str) -> Option<&Tally> {
+        self.tallies.get(what)
+    }
+
+    /// Adds another report's tallies to this one.
+    pub fn merge(&mut self, other: Report) {
+        for (what, t) in other.tallies {
+            let mine = self.tallies.entry(what).or_default();
+            mine.compared += t.compared;
+            mine.mismatches.extend(t.mismatches);
+        }
+    }
+
+    /// One line: frames compared and disagreements per field that matters most.
+    pub fn summary(&self) -> String {
+        let n = self.tally("seq").map_or(0, |t| t.compared);
+        let fields: Vec<String> = ["seq", "ack", "win", "analysis", "tcp_info"]
+            .iter()
+            .map(|f| {
+                let bad = self.tally(f).map_or(0, |t| t.mismatches.len());
+                format!("{f} {bad}")
+            })
+            .collect();
+        format!("{n} TCP frames; mismatches: {}", fields.join(", "))
+    }
+
+    /// Prints each field's agreement and its first disagreements.
+    pub fn print(&self) {
+        for (what, t) in &self.tallies {
+            eprintln!(
+                "{what}: {} compared, {} disagree ({:.3}% agreement)",
+                t.compared,
+                t.mismatches.len(),
+                100.0 * t.agreement()
+            );
+            for m in t.mismatches.iter().take(15) {
+                eprintln!("    {m}");
+            }
+        }
+    }
+}
+
+/// Splits tshark's Info into the TCP summary and what TLS's reassembly appended to it: the
+/// note of a frame that carries only part of a TLS record (`[TCP segment of a reassembled
+/// PDU]`), or whose bytes reassembly rejected (`[Reassembly error, ...]`). These notes come
+/// from a TLS dissector, so a capd build without one is held to the TCP part only.
+pub fn split_reassembly_note(info: &str) -> (&str, &str) {
+    let cut = ["[TCP segment of a reassembled PDU]", "[Reassembly error"]
+        .iter()
+        .filter_map(|m| info.find(m))
+        .min();
+    match cut {
+        Some(i) => (info[..i].trim_end(), &info[i..]),
+        None => (info, ""),
+    }
+}
+
+/// Compares capd's packet events (`ours`, by frame) with tshark's reading of `file`, frame by
+/// frame: which frames are TCP, addresses, ports, lengths, flags, window, relative seq/ack,
+/// analysis labels and the Info text of plain TCP frames.
+pub fn compare_tcp(file: &Path, ours: &BTreeMap<u64, Value>, report: &mut Report) {
+    let names = tcp_fields();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let theirs = tshark_fields(file, &refs);
+    // Frames tshark reads as TCP, leaving out TCP headers quoted inside ICMP errors and
+    // frames too short to hold a sequence number (capd counts those as malformed).
+    let tcp_frames: Vec<u64> = theirs
+        .iter()
+        .filter(|(_, r)| {
+            !r["tcp.srcport"].is_empty()
+                && !r["tcp.seq"].is_empty()
+                && r["icmp.type"].is_empty()
+                && r["icmpv6.type"].is_empty()
+        })
+        .map(|(n, _)| *n)
+        .collect();
+    let our_frames: Vec<u64> = ours.keys().copied().collect();
+    report.check(
+        "frames",
+        file,
+        0,
+        &format!("{our_frames:?}"),
+        &format!("{tcp_frames:?}"),
+    );
+    // Whether capd dissected TLS in this capture at all; once it does, tshark's whole Info
+    // must match, TLS reassembly notes included.
+    let capd_dissects_tls = ours
+        .values()
+        .any(|p| p["tls"].as_array().is_some_and(|a| !a.is_empty()) || p["proto"] != "TCP");
+
+    for n in tcp_frames {
+        let Some(p) = ours.get(&n) else { continue };
+        let t = &theirs[&n];
+        let v6 = p["src"].as_str().is_some_and(|s| s.contains(':'));
+        let (tsrc, tdst) = if v6 {
+            (&t["ipv6.src"], &t["ipv6.dst"])
+        } else {
+            (&t["ip.src"], &t["ip.dst"])
+        };
+        report.check("src", file, n, &plain(&p["src"]), tsrc);
+        report.check("dst", file, n, &plain(&p["dst"]), tdst);
+        report.check("sport", file, n, &plain(&p["sport"]), &t["tcp.srcport"]);
+        report.check("dport", file, n, &plain(&p["dport"]), &t["tcp.dstport"]);
+        report.check("len", file, n, &plain(&p["len"]), &t["frame.len"]);
+        let flags: Vec<String> = p["tcp"]["flags"]
+            .as_array()
+            .map(|a| a.iter().map(plain).collect())
+            .unwrap_or_default();
+        report.check(
+            "flags",
+            file,
+            n,
+            &flags.join(","),
+            &flag_names(&t["tcp.flags"]).join(","),
+        );
+        // tshark has no length for a header longer than its datagram.
+        if !t["tcp.len"].is_empty() {
+            report.check(
+                "payload_len",
+                file,
+                n,
+                &plain(&p["tcp"]["payload_len"]),
+                &t["tcp.len"],
+            );
+        }
+        report.check(
+            "win",
+            file,
+            n,
+            &plain(&p["tcp"]["win"]),
+            &t["tcp.window_size"],
+        );
+        report.check("seq", file, n, &plain(&p["tcp"]["seq"]), &t["tcp.seq"]);
+        let ack = if t["tcp.ack"].is_empty() {
+            String::new()
+        } else {
+            plain(&p["tcp"]["ack"])
+        };
+        report.check("ack", file, n, &ack, &t["tcp.ack"]);
+        let our_labels: Vec<String> = p["tcp"]["analysis"]
+            .as_array()
+            .map(|a| a.iter().map(plain).collect())
+            .unwrap_or_default();
+        let their_labels: Vec<String> = LABELS
+            .iter()
+            .filter(|l| !t[&format!("tcp.analysis.{l}")].is_empty())
+            .map(|l| l.to_string())
+            .collect();
+        report.check(
+            "analysis",
+            file,
+            n,
+            &our_labels.join(","),
+            &their_labels.join(","),
+        );
+        if t["_ws.col.Protocol"] == "TCP" && p["proto"] == "TCP" {
+            let info = plain(&p["info"]);
+            if capd_dissects_tls {
+                report.check("tcp_info", file, n, &info, &t["_ws.col.Info"]);
+            } else {
+                // Without a TLS dissector, only the TCP part of tshark's Info is capd's to
+                // match (none at all where TLS's note replaced it).
+                let (their_tcp, _) = split_reassembly_note(&t["_ws.col.Info"]);
+                if !their_tcp.is_empty() {
+                    report.check("tcp_info", file, n, &info, their_tcp);
+                }
+            }
+        }
     }
 }
