@@ -204,12 +204,8 @@ pub fn write_info(p: &PacketEvent, w: &mut impl Write) -> fmt::Result {
     let has_prefix = has_prefix(p);
     match &p.app {
         AppInfo::None => write_tcp_line(p, w),
-        AppInfo::Replaced { text, .. } => {
-            if has_prefix {
-                w.write_char(' ')?;
-            }
-            w.write_str(text)
-        }
+        // col_add_fstr replaces what follows the labels' fence (which ends in a space).
+        AppInfo::Replaced { text, .. } => w.write_str(text),
         AppInfo::ReassemblyError(msg) => {
             write_tcp_line(p, w)?;
             write!(w, "[Reassembly error, protocol TCP: {msg}]")
