@@ -151,7 +151,7 @@ fn run(args: &Args) -> Result<()> {
             next_copy += 1;
             // Exponential gap: -ln(U)/rate, U in (0, 1].
             let gap_s = -rng.unit().ln() / args.rate;
-            next_start_ns += (gap_s * 1e9) as u64;
+            next_start_ns = next_start_ns.saturating_add((gap_s * 1e9) as u64);
         }
         peak = peak.max(heap.len());
         let Some(Reverse(p)) = heap.pop() else { break };
@@ -174,7 +174,7 @@ fn run(args: &Args) -> Result<()> {
         last_ts = p.ts_ns;
         if let Some(next) = t.packets.get(p.index + 1) {
             heap.push(Reverse(Pending {
-                ts_ns: p.start_ns + copy.stretch(next.offset_ns),
+                ts_ns: p.start_ns.saturating_add(copy.stretch(next.offset_ns)),
                 copy: p.copy,
                 index: p.index + 1,
                 start_ns: p.start_ns,

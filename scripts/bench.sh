@@ -6,7 +6,7 @@
 #                               writes $BENCH_DIR/quick/RESULTS-quick.md
 #
 # Options: --runs N (timed runs per command, default 3; a command stops repeating once it has
-# used 60 s, and a run is stopped at 300 s), --no-live (skip the live test), --out FILE (where
+# used 100 s, and a run is stopped at 300 s), --no-live (skip the live test), --out FILE (where
 # the results go).
 # Environment: BENCH_DIR (scratch directory, default /tmp/capd-bench), CAPD (the binary to
 # measure, default target/release/capd, built if missing).
@@ -75,7 +75,7 @@ watch=$examples/bench_watch
 mtls_packets=1000000
 bulk_mib=256
 live_seconds=3
-budget_s=60
+budget_s=100
 cap_s=300
 scales=(1 4 16)
 if [ $quick = 1 ]; then
@@ -130,6 +130,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
 say "building capd and the benchmark tools"
 (cd "$top" && cargo build --release --quiet --bin capd --example bench_synth --example bench_floor \
     --example bench_load --example bench_watch) || die "the build failed"
@@ -426,6 +427,7 @@ row() { # row FILE KEY LABEL
     echo "| $label | $(res "$key" 1) | $(fmt %.3f "$(res "$key" 2)") / $(fmt %.3f "$med") | $(mpps "$f" "$med") | $(mbps "$f" "$med") | $(mib "$(res "$key" 5)") | $(fmt %.2f "$(res "$key" 4)") |"
 }
 
+loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)
 cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
 ram=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 capd_version="$("$CAPD" --version 2>/dev/null | head -1) (git $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$top" diff --quiet HEAD 2>/dev/null || echo ", modified"))"
@@ -438,7 +440,9 @@ capd_version="$("$CAPD" --version 2>/dev/null | head -1) (git $(git -C "$top" re
     echo "of the whole process, min / median; rates use the median; peak RSS is the largest of the runs."
     echo "MB/s is the capture file's size (10^6 bytes) over the median time."
     echo
-    echo "- machine: $(nproc) CPUs ($cpu), $ram RAM, Linux $(uname -r); shared with other work, so figures are noisy"
+    echo "- machine: $(nproc) CPUs ($cpu), $ram RAM, Linux $(uname -r)"
+    echo "- load average (1, 5, 15 min) at the start: $loadavg_start; at the end: $loadavg_end. Above $(nproc), other work"
+    echo "  competed for the CPUs and wall times are inflated: compare figures from the same run, and CPU seconds."
     echo "- capd: $capd_version; $(rustc --version)"
     echo "- $(tshark --version 2>/dev/null | head -1)"
     echo "- $(tcpdump --version 2>&1 | head -1), $(tcpdump --version 2>&1 | sed -n 2p)"
