@@ -4,14 +4,18 @@
 #   scripts/setup.sh          build needs only: libpcap-dev
 #   scripts/setup.sh test     and what the tests drive: tshark, tcpdump, openssl, python3,
 #                             nftables and iproute2 (network namespaces), jq
+#   scripts/setup.sh bench    the test tools and GNU time (peak memory), for scripts/bench.sh
 #
 # apt-get update runs once, and only when something is missing. Root runs apt-get directly;
 # anyone else goes through sudo.
 set -euo pipefail
 
 packages=(libpcap-dev pkg-config)
-if [ "${1:-}" = test ]; then
+if [ "${1:-}" = test ] || [ "${1:-}" = bench ]; then
     packages+=(tshark tcpdump openssl python3 nftables iproute2 jq wireshark-common)
+fi
+if [ "${1:-}" = bench ]; then
+    packages+=(time)
 fi
 
 missing=()
