@@ -180,4 +180,8 @@ pub struct TlsSession {
     /// Every decoded handshake field beyond the summary.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<Box<session::HandshakeDetails>>,
+    /// What a later check of the session needs (certificate chains as DER, randoms, the
+    /// signed parameters and the handshake transcript); never printed.
+    #[serde(skip)]
+    pub evidence: Option<Box<session::Evidence>>,
 }

@@ -552,6 +552,7 @@ impl SessionBuilder {
         self.reported = true;
         let mut s = self.s.clone();
         s.details = Some(Box::new(self.details.clone()));
+        s.evidence = Some(Box::new(self.evidence.clone()));
         Some(Box::new(s))
     }
 
