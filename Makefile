@@ -1,7 +1,7 @@
 # The two commands a newcomer needs (see README.md):
 #   make run    set up, build, and replay the bundled mTLS lab capture
 #   make test   set up, build, and run every test (what CI runs)
-#   make bench  the benchmark (issue 6): about 10 minutes, root, writes bench/RESULTS.md;
+#   make bench  the benchmark: about 10 minutes, root, writes bench/RESULTS.md;
 #               not part of make test. scripts/bench.sh --quick is the short version.
 
 CAPD := target/release/capd
