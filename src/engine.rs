@@ -185,6 +185,9 @@ impl Engine {
         }
         if let Some(t) = flow.app.tls.as_mut() {
             self.adjust_buffered(-(t.buffered() as isize));
+            self.stats.tls_unsynced += t.conv.unsynced;
+            self.stats.tls_oversized +=
+                t.conv.oversized_messages + t.deseg.iter().map(|d| d.abandoned).sum::<u64>();
             if let Some(s) = t.conv.session.take_final() {
                 self.stats.tls_handshakes += 1;
                 self.events.push_back(Event::TlsHandshake(s));

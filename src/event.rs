@@ -296,6 +296,11 @@ pub struct StatsEvent {
     pub flows_evicted: u64,
     /// Flow directions whose stream reassembly was abandoned at a byte cap.
     pub reassembly_abandoned: u64,
+    /// TLS segments that did not start with a record where one was expected (data missing
+    /// from the capture); dissection resumed at the next record boundary.
+    pub tls_unsynced: u64,
+    /// TLS handshake messages or records too large to reassemble within capd's bounds.
+    pub tls_oversized: u64,
 }
 
 /// Everything the engine can report. Packet events dominate and are kept inline: boxing

@@ -92,6 +92,9 @@ pub struct TlsConversation {
     pub session: SessionBuilder,
     /// Handshake messages abandoned for exceeding the size bound.
     pub oversized_messages: u64,
+    /// Times data did not start with a record where one was expected (after data missing
+    /// from the capture): the records there were skipped until the next record boundary.
+    pub unsynced: u64,
 }
 
 fn side(from_server: bool) -> usize {
@@ -256,6 +259,14 @@ impl TlsConversation {
         }
     }
 
+    /// Data that should have started a record did not: what it held is skipped, and the
+    /// next segment that starts with a record header resumes dissection.
+    fn lost_sync(&mut self) {
+        self.unsynced += 1;
+        self.session
+            .incomplete("records were skipped where data was missing from the capture");
+    }
+
     /// `ssl_packet_from_server`: from the ClientHello's destination when known, else by port.
     fn is_server(&self, src: Endpoint) -> bool {
         match self.server {
@@ -301,6 +312,7 @@ impl TlsConversation {
                         self.ssl3_record(rest, ctx, dir, out)
                     } else {
                         out.items.push("Continuation Data".into());
+                        self.lost_sync();
                         Step::Consumed(rest.len())
                     }
                 }
@@ -320,6 +332,7 @@ impl TlsConversation {
     fn ssl3_record(&mut self, d: &[u8], ctx: &Ctx, dir: Dir, out: &mut FrameTls) -> Step {
         if matches!(self.version, Some(0x0301..=0x0303 | 0x0101)) && !valid_content_type(d[0]) {
             out.items.push("Ignored Unknown Record".into());
+            self.lost_sync();
             return Step::Consumed(d.len());
         }
         if d.len() < 5 {
@@ -331,6 +344,7 @@ impl TlsConversation {
         let total = 5 + usize::from(len);
         if !valid_content_type(ct) {
             out.items.push("Continuation Data".into());
+            self.lost_sync();
             return Step::Consumed(total);
         }
         if d.len() < total {
