@@ -177,6 +177,11 @@ impl SessionBuilder {
     }
 
     fn push(&mut self, from_client: bool, name: impl Into<String>) {
+        // Once the summary is due (the first application data after the handshake), later
+        // records in the same frame are no longer part of the handshake it describes.
+        if self.ready {
+            return;
+        }
         let list = if from_client {
             &mut self.s.client_messages
         } else {
@@ -374,9 +379,12 @@ impl SessionBuilder {
                 // The server chose no protocol: report the choice, not the offer.
                 self.s.alpn = None;
             }
+            // TLS 1.3 echoes the client's session id in every ServerHello (RFC 8446 section
+            // 4.1.3): there only an accepted pre-shared key means resumption.
+            let tls13 = version == 0x0304 || (0x7f00..=0x7fff).contains(&version);
             let ch_sid = self.client_hello.as_ref().map(|c| c.session_id.as_slice());
-            self.s.resumed =
-                sh.psk || (!sh.session_id.is_empty() && ch_sid == Some(sh.session_id.as_slice()));
+            let same_id = !sh.session_id.is_empty() && ch_sid == Some(sh.session_id.as_slice());
+            self.s.resumed = sh.psk || (!tls13 && same_id);
         }
         self.details.server_hello = Some(ServerHelloInfo {
             version: Version(sh.negotiated_version()).name().into_owned(),
@@ -488,7 +496,7 @@ impl SessionBuilder {
                 "encrypted_alert"
             },
         );
-        if self.s.alert.is_some() {
+        if self.s.alert.is_some() || self.ready {
             return;
         }
         self.s.timing.alert = self.since(ts);
