@@ -359,8 +359,8 @@ impl Engine {
             let before = t.buffered();
             // Wireshark's can_desegment: the segment's bytes were all captured (a frame cut
             // only in its trailer still counts), and capd's global budget allows buffering.
-            let whole = p.payload.len() as u32 >= p.payload_len
-                && self.buffered_total < self.config.max_buffer_total;
+            let may_buffer = self.buffered_total < self.config.max_buffer_total;
+            let whole = p.payload.len() as u32 >= p.payload_len && may_buffer;
             let seg = pdu::Segment {
                 frame: frame.number,
                 seq: result.rel_seq,
@@ -379,6 +379,7 @@ impl Engine {
                 dst,
                 from_client,
                 can_desegment: whole,
+                may_buffer,
             };
             let report = t.deseg[dir].segment(
                 &seg,

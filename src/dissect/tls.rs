@@ -50,6 +50,9 @@ pub struct Ctx {
     pub from_client: bool,
     /// TCP can reassemble for us (the frame was captured whole).
     pub can_desegment: bool,
+    /// capd's memory budget allows starting to buffer a handshake message split across
+    /// records; when it does not, the message is left unread (and the session incomplete).
+    pub may_buffer: bool,
 }
 
 /// A handshake message spread over several records, being put back together.
@@ -476,7 +479,7 @@ impl TlsConversation {
                 need_total = Some(msg_len);
                 take = take.min(msg_len - have);
             }
-            if have + take > MAX_HANDSHAKE_MESSAGE {
+            if have + take > MAX_HANDSHAKE_MESSAGE || !ctx.may_buffer {
                 // Too big to keep: give the message up and show the rest as its fragment.
                 self.oversized_messages += 1;
                 self.session
@@ -511,10 +514,14 @@ impl TlsConversation {
             };
             if msg_len == 0 || rest.len() < msg_len {
                 let msg_type = rest[0];
-                if rest.len() <= MAX_HANDSHAKE_MESSAGE {
+                if rest.len() <= MAX_HANDSHAKE_MESSAGE && ctx.may_buffer {
                     self.hs[s] = Some(HsReassembly {
                         data: rest.to_vec(),
                     });
+                } else {
+                    self.oversized_messages += 1;
+                    self.session
+                        .incomplete("a handshake message exceeded the reassembly bound");
                 }
                 if first {
                     let name = names::handshake_type(msg_type)
@@ -684,6 +691,7 @@ mod tests {
             dst,
             from_client: !from_server,
             can_desegment: true,
+            may_buffer: true,
         }
     }
 
