@@ -138,3 +138,53 @@ fn ladder_with_json_or_quiet_is_a_usage_error() {
         assert!(out.stdout.is_empty());
     }
 }
+
+/// A flow's id and its client, as text.
+type FlowClient = (String, String);
+
+/// `(flow, client)` from each flow header (`flow #N   client IP:PORT`) and from each flow
+/// summary (`flow N IP:PORT → ...`).
+fn clients(out: &str) -> (Vec<FlowClient>, Vec<FlowClient>) {
+    let mut headers = Vec::new();
+    let mut summaries = Vec::new();
+    for line in out.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["flow", tag, "client", client, ..] if tag.starts_with('#') => {
+                headers.push((tag[1..].to_string(), client.to_string()));
+            }
+            ["flow", id, client, "\u{2192}", ..] => {
+                summaries.push((id.to_string(), client.to_string()));
+            }
+            _ => {}
+        }
+    }
+    (headers, summaries)
+}
+
+#[test]
+fn the_left_lifeline_is_the_client_the_flow_table_reports() {
+    let files: Vec<_> = sample_captures()
+        .into_iter()
+        .chain(corpus_captures())
+        .collect();
+    let mut checked = 0;
+    for file in files {
+        // Some corpus captures are damaged part way; what was drawn must still agree.
+        let out =
+            String::from_utf8_lossy(&capd(&file, &["--ladder", "--color", "never"], "100").stdout)
+                .into_owned();
+        let (headers, summaries) = clients(&out);
+        for (flow, client) in &headers {
+            let summary = summaries.iter().find(|(id, _)| id == flow);
+            assert_eq!(
+                summary.map(|(_, c)| c),
+                Some(client),
+                "{}: flow {flow} drawn with client {client}",
+                file.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "only {checked} flows checked");
+}
