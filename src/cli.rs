@@ -11,6 +11,7 @@ use crate::capture::{CaptureConfig, LiveOptions, Source};
 use crate::engine::EngineConfig;
 use crate::lab::cmd::{DemoArgs, LabCommand};
 use crate::report::human::{Detail, HumanOptions};
+use crate::report::ladder::{LadderOptions, width_from_columns};
 
 /// Watch TCP and TLS handshakes as they happen, live or from a capture file.
 #[derive(Debug, Parser)]
@@ -20,7 +21,7 @@ use crate::report::human::{Detail, HumanOptions};
     disable_version_flag = true,
     args_conflicts_with_subcommands = true,
     about = "Watch TCP and TLS handshakes as they happen",
-    after_help = "Examples:\n  sudo capd demo                       run the mTLS lab on loopback and watch it live\n  sudo capd -i lo --port 15001        watch the mTLS lab live\n  capd -r captures/lab-mtls12.pcap      replay a capture\n  capd -r file.pcap --json | jq 'select(.event==\"tls_handshake\")'"
+    after_help = "Examples:\n  sudo capd demo                       run the mTLS lab on loopback and watch it live\n  sudo capd -i lo --port 15001        watch the mTLS lab live\n  capd -r captures/lab-mtls12.pcap      replay a capture\n  capd -r file.pcap --ladder            draw each flow as a sequence diagram\n  capd -r file.pcap --json | jq 'select(.event==\"tls_handshake\")'"
 )]
 pub struct Args {
     /// The lab and the demo; without a command, capd captures (-i) or replays (-r).
@@ -86,6 +87,12 @@ pub struct Args {
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
 
+    /// Draw each TCP flow as a sequence diagram (client left, server right, one arrow per
+    /// packet, COLUMNS wide) instead of the packet list; with -V each arrow also shows its
+    /// packet-list line.
+    #[arg(long, conflicts_with_all = ["json", "quiet"])]
+    pub ladder: bool,
+
     /// Colour the text output.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
     pub color: ColorWhen,
@@ -130,6 +137,7 @@ pub enum ColorWhen {
 pub enum Output {
     Json,
     Human(HumanOptions),
+    Ladder(LadderOptions),
 }
 
 /// Everything a capture run needs, validated.
@@ -202,6 +210,12 @@ impl Args {
         };
         let output = if self.json {
             Output::Json
+        } else if self.ladder {
+            Output::Ladder(LadderOptions {
+                color,
+                verbose: self.verbose,
+                width: width_from_columns(std::env::var("COLUMNS").ok().as_deref()),
+            })
         } else {
             Output::Human(HumanOptions { detail, color })
         };
@@ -285,6 +299,22 @@ mod tests {
         assert!(Args::try_parse_from(["capd", "demo", "--port", "0"]).is_err());
         // Without a command, capturing is as before.
         assert!(parse(&["-r", "x.pcap"]).is_ok());
+    }
+
+    #[test]
+    fn ladder_replaces_the_packet_list_and_excludes_json_and_quiet() {
+        let c = parse(&["-r", "x.pcap", "--ladder", "-V", "--color", "always"]).unwrap();
+        assert!(matches!(
+            c.output,
+            Output::Ladder(LadderOptions {
+                color: true,
+                verbose: true,
+                ..
+            })
+        ));
+        assert!(!c.engine.emit_other_frames);
+        assert!(parse(&["-r", "x.pcap", "--ladder", "--json"]).is_err());
+        assert!(parse(&["-r", "x.pcap", "--ladder", "-q"]).is_err());
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::event::Event;
 use crate::report::Sink;
 use crate::report::human::Human;
 use crate::report::json::JsonLines;
+use crate::report::ladder::Ladder;
 
 /// How a run ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -82,6 +83,7 @@ pub fn run_with(
     let mut sink: Box<dyn Sink> = match config.output {
         Output::Json => Box::new(JsonLines::new(out)),
         Output::Human(opts) => Box::new(Human::new(out, opts)),
+        Output::Ladder(opts) => Box::new(Ladder::new(out, opts)),
     };
     let stop = stop_flag();
     stop.store(false, Ordering::SeqCst);

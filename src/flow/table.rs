@@ -82,7 +82,7 @@ pub struct Flow<A> {
 
 /// How likely a port is to be the server's: well-known, then the lab's and other common
 /// service ports, then registered ports, then ephemeral ones.
-fn server_port_score(port: u16) -> u8 {
+pub fn server_port_score(port: u16) -> u8 {
     match port {
         0..=1023 => 3,
         1433 | 1521 | 3306 | 5432 | 6379 | 8080 | 8443 | 9443 | 15001 | 27017 => 2,

@@ -146,6 +146,10 @@ pub struct DemoArgs {
     /// Colour the text output.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
     pub color: ColorWhen,
+
+    /// Draw each flow as a sequence diagram instead of the packet list (see capd --help).
+    #[arg(long)]
+    pub ladder: bool,
 }
 
 /// A date on the command line: YYYY-MM-DD, midnight UTC.

@@ -134,7 +134,11 @@ pub fn run(args: DemoArgs) -> Result<()> {
         ColorWhen::Always => "always",
         ColorWhen::Never => "never",
     };
-    let config = Args::try_parse_from(["capd", "-i", "lo", "--port", &port, "--color", color])
+    let mut flags = vec!["capd", "-i", "lo", "--port", &port, "--color", color];
+    if args.ladder {
+        flags.push("--ladder");
+    }
+    let config = Args::try_parse_from(flags)
         .context("setting up the capture")?
         .into_config(io::stdout().is_terminal())
         .context("setting up the capture")?;

@@ -57,7 +57,7 @@ const FLAG_NAMES: [(u16, &str); 9] = [
     (TcpFlags::NS, "AE"),
 ];
 
-fn write_flags(flags: TcpFlags, w: &mut impl Write) -> fmt::Result {
+pub fn write_flags(flags: TcpFlags, w: &mut impl Write) -> fmt::Result {
     let mut first = true;
     for (bit, name) in FLAG_NAMES {
         if flags.has(bit) {
@@ -82,7 +82,7 @@ fn write_flags(flags: TcpFlags, w: &mut impl Write) -> fmt::Result {
 }
 
 /// The analysis prefix, in display order (reverse of Wireshark's prepend order).
-fn write_prefix(p: &PacketEvent, w: &mut impl Write) -> fmt::Result {
+pub fn write_prefix(p: &PacketEvent, w: &mut impl Write) -> fmt::Result {
     let a = p.tcp.analysis;
     if a.contains(Label::ZeroWindowProbeAck) {
         w.write_str("[TCP ZeroWindowProbeAck] ")?;

@@ -1,5 +1,6 @@
 //! Rendering events: the only place that formats text. `json` writes CONTRACT.md's JSON
-//! Lines, `human` Wireshark-style lines and summaries, `info` the Info column both use.
+//! Lines, `human` Wireshark-style lines and summaries, `ladder` per-flow sequence diagrams,
+//! `info` the Info column they use.
 
 use std::io;
 
@@ -8,6 +9,7 @@ use crate::event::Event;
 pub mod human;
 pub mod info;
 pub mod json;
+pub mod ladder;
 
 /// Somewhere events go.
 pub trait Sink {
