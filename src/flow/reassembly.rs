@@ -7,10 +7,18 @@
 //! captured), when the snapshot length cut the segment, or when the stream ends. Like Linux's
 //! receive path, a segment arriving in order is taken whole and supersedes buffered bytes it
 //! overlaps, while between two out-of-order copies the first one buffered wins. Memory is
-//! bounded: a direction that would buffer more than its cap is abandoned, and the caller counts
-//! it; the process never grows without bound.
+//! bounded: buffered segments are charged their bytes plus a fixed overhead each, a direction
+//! that would pass its cap is abandoned, and the caller counts it; the process never grows
+//! without bound. Buffered segments sit in an ordered map by stream offset, so a burst of many
+//! small out-of-order segments costs O(log n) each, not a scan of the buffer.
+
+use std::collections::BTreeMap;
 
 use super::seq::SeqNumber;
+
+/// What one buffered segment costs beyond its bytes (map node and allocation), counted
+/// against the caps so that a flood of tiny out-of-order segments is bounded too.
+pub const SEGMENT_OVERHEAD: usize = 64;
 
 /// What reassembly hands to the consumer.
 #[derive(Debug, PartialEq, Eq)]
@@ -35,8 +43,12 @@ pub enum Abandoned {
 pub struct Stream {
     /// Sequence number of the next byte to deliver; unknown until the first SYN or data.
     next: Option<SeqNumber>,
-    /// Segments waiting beyond a hole, sorted by sequence number relative to `next`.
-    pending: Vec<(SeqNumber, Vec<u8>)>,
+    /// Stream offset of `next`: bytes delivered plus bytes skipped as gaps. Buffered segments
+    /// are keyed by stream offset, which, unlike sequence numbers, never wraps.
+    next_off: u64,
+    /// Segments waiting beyond a hole, by stream offset; they never overlap each other.
+    pending: BTreeMap<u64, Vec<u8>>,
+    /// Memory the pending segments hold: their bytes plus `SEGMENT_OVERHEAD` each.
     buffered: usize,
     pub delivered: u64,
     pub gap_bytes: u64,
@@ -44,9 +56,14 @@ pub struct Stream {
 }
 
 impl Stream {
-    /// Bytes currently buffered out of order.
+    /// Memory held by segments buffered out of order, overhead included.
     pub fn buffered(&self) -> usize {
         self.buffered
+    }
+
+    /// Segments buffered out of order.
+    pub fn pending_segments(&self) -> usize {
+        self.pending.len()
     }
 
     /// A SYN fixes the stream's start: data begins one past the ISN.
@@ -59,12 +76,12 @@ impl Stream {
     /// Stops reassembly of this direction, releasing its buffers.
     pub fn abandon(&mut self, why: Abandoned) {
         self.abandoned.get_or_insert(why);
-        self.pending = Vec::new();
+        self.pending = BTreeMap::new();
         self.buffered = 0;
     }
 
     /// Takes a segment: `payload` holds the captured bytes, `len` the segment's length on the
-    /// wire (larger when the snapshot length cut it). Returns the change in buffered bytes.
+    /// wire (larger when the snapshot length cut it). Returns the change in buffered memory.
     /// `max_buffer` caps this direction's out-of-order buffer.
     pub fn segment(
         &mut self,
@@ -95,7 +112,7 @@ impl Stream {
                     .unwrap_or_default(),
             )
         } else {
-            (seq, &payload[..captured])
+            (seq, payload.get(..captured).unwrap_or_default())
         };
         let uncaptured = end.bytes_since(seq + payload.len() as u32);
 
@@ -108,70 +125,84 @@ impl Stream {
                 self.gap_bytes += u64::from(uncaptured);
                 at = end;
             }
-            self.next = Some(at);
+            self.advance(at);
             self.drain(out);
         } else {
-            // Beyond a hole: keep the captured part, first copy winning.
-            if self.buffered + payload.len() > max_buffer {
+            // Beyond a hole: keep the captured part, first copy winning. A cut tail stays a
+            // hole, reported once an ACK passes it or the stream ends.
+            let off = self.next_off + u64::from(seq.bytes_since(next));
+            if !self.insert(off, payload, max_buffer) {
                 self.abandon(Abandoned::DirectionCap);
                 return -before;
             }
-            // A cut tail stays a hole, reported once an ACK passes it or the stream ends.
-            self.insert(seq, payload);
         }
         self.buffered as isize - before
     }
 
-    /// Inserts `data` at `seq`, keeping bytes already buffered (first copy wins).
-    fn insert(&mut self, seq: SeqNumber, data: &[u8]) {
-        let Some(next) = self.next else { return };
-        let rel = |s: SeqNumber| s.bytes_since(next);
-        let mut pieces: Vec<(SeqNumber, &[u8])> = vec![(seq, data)];
-        for (pseq, pdata) in &self.pending {
-            let (ps, pe) = (rel(*pseq), rel(*pseq) + pdata.len() as u32);
-            let mut rest = Vec::new();
-            for (s, d) in pieces {
-                let (a, b) = (rel(s), rel(s) + d.len() as u32);
-                if b <= ps || a >= pe {
-                    rest.push((s, d));
-                    continue;
-                }
-                if a < ps {
-                    rest.push((s, &d[..(ps - a) as usize]));
-                }
-                if b > pe {
-                    rest.push((*pseq + pdata.len() as u32, &d[(pe - a) as usize..]));
-                }
-            }
-            pieces = rest;
+    /// Moves `next` forward to `to`, keeping the stream offset in step.
+    fn advance(&mut self, to: SeqNumber) {
+        if let Some(next) = self.next {
+            self.next_off += u64::from(to.bytes_since(next));
+            self.next = Some(to);
         }
-        for (s, d) in pieces {
-            if d.is_empty() {
-                continue;
-            }
-            self.buffered += d.len();
-            let pos = self.pending.partition_point(|(p, _)| rel(*p) < rel(s));
-            self.pending.insert(pos, (s, d.to_vec()));
+    }
+
+    /// The sequence number of stream offset `off` (at or after `next_off`).
+    fn seq_at(&self, off: u64) -> Option<SeqNumber> {
+        let next = self.next?;
+        Some(next + off.saturating_sub(self.next_off) as u32)
+    }
+
+    /// Buffers `data` at stream offset `off`, keeping bytes already buffered (first copy
+    /// wins). Returns false, buffering nothing, when that would pass `max_buffer`.
+    fn insert(&mut self, off: u64, data: &[u8], max_buffer: usize) -> bool {
+        let end = off + data.len() as u64;
+        // The parts of [off, end) no buffered segment covers. Only the segment starting
+        // before `off` and those starting inside the range can overlap it.
+        let mut pieces: Vec<(u64, u64)> = Vec::new();
+        let mut at = off;
+        if let Some((&k, v)) = self.pending.range(..off).next_back() {
+            at = at.max(k + v.len() as u64);
         }
+        for (&k, v) in self.pending.range(off..end) {
+            if k > at {
+                pieces.push((at, k));
+            }
+            at = at.max(k + v.len() as u64);
+        }
+        if at < end {
+            pieces.push((at, end));
+        }
+        let cost: usize = pieces
+            .iter()
+            .map(|(a, b)| (b - a) as usize + SEGMENT_OVERHEAD)
+            .sum();
+        if self.buffered + cost > max_buffer {
+            return false;
+        }
+        for (a, b) in pieces {
+            let slice = &data[(a - off) as usize..(b - off) as usize];
+            self.pending.insert(a, slice.to_vec());
+        }
+        self.buffered += cost;
+        true
     }
 
     /// Delivers buffered segments that are now contiguous.
     fn drain(&mut self, out: &mut impl FnMut(Chunk<'_>)) {
-        while let Some(next) = self.next {
-            let Some((seq, _)) = self.pending.first() else {
-                break;
-            };
-            if *seq > next {
+        while let Some(entry) = self.pending.first_entry() {
+            if *entry.key() > self.next_off {
                 break;
             }
-            let (seq, data) = self.pending.remove(0);
-            self.buffered -= data.len();
-            let skip = next.bytes_since(seq) as usize;
-            if skip < data.len() {
-                let fresh = &data[skip..];
+            let (off, data) = entry.remove_entry();
+            self.buffered -= data.len() + SEGMENT_OVERHEAD;
+            let skip = (self.next_off - off) as usize;
+            if let Some(fresh) = data.get(skip..).filter(|f| !f.is_empty()) {
                 out(Chunk::Data(fresh));
                 self.delivered += fresh.len() as u64;
-                self.next = Some(next + fresh.len() as u32);
+                if let Some(next) = self.next {
+                    self.advance(next + fresh.len() as u32);
+                }
             }
         }
     }
@@ -186,12 +217,8 @@ impl Stream {
             return 0;
         }
         let before = self.buffered as isize;
-        let upto = self
-            .pending
-            .first()
-            .map(|(s, _)| *s)
-            .filter(|s| *s < ack)
-            .unwrap_or(ack);
+        let first = self.pending.keys().next().and_then(|&off| self.seq_at(off));
+        let upto = first.filter(|s| *s < ack).unwrap_or(ack);
         self.skip_to(upto, out);
         self.buffered as isize - before
     }
@@ -199,9 +226,11 @@ impl Stream {
     /// The stream ended: everything buffered is delivered, holes reported as gaps.
     pub fn finish(&mut self, out: &mut impl FnMut(Chunk<'_>)) -> isize {
         let before = self.buffered as isize;
-        while let Some((seq, _)) = self.pending.first() {
-            let seq = *seq;
-            self.skip_to(seq, out);
+        while let Some(&off) = self.pending.keys().next() {
+            match self.seq_at(off) {
+                Some(seq) => self.skip_to(seq, out),
+                None => break,
+            }
         }
         self.buffered as isize - before
     }
@@ -212,7 +241,7 @@ impl Stream {
         if gap > 0 {
             out(Chunk::Gap(gap));
             self.gap_bytes += u64::from(gap);
-            self.next = Some(to);
+            self.advance(to);
         }
         self.drain(out);
     }
@@ -251,7 +280,7 @@ mod tests {
         s.syn(99);
         let (d, _) = collect(&mut s, &[(100, b"ab"), (104, b"ef")]);
         assert_eq!(d, b"ab");
-        assert_eq!(s.buffered(), 2);
+        assert_eq!(s.buffered(), 2 + SEGMENT_OVERHEAD);
         let (d, _) = collect(&mut s, &[(102, b"cd")]);
         assert_eq!(d, b"cdef");
         assert_eq!(s.buffered(), 0);
@@ -306,8 +335,9 @@ mod tests {
         let mut s = Stream::default();
         s.syn(0);
         let big = vec![0u8; 100];
-        s.segment(1000, &big, 100, 150, &mut |_| {});
-        s.segment(2000, &big, 100, 150, &mut |_| {});
+        s.segment(1000, &big, 100, 200, &mut |_| {});
+        assert_eq!(s.abandoned, None, "one segment fits");
+        s.segment(2000, &big, 100, 200, &mut |_| {});
         assert_eq!(s.abandoned, Some(Abandoned::DirectionCap));
         assert_eq!(s.buffered(), 0);
     }
@@ -362,6 +392,65 @@ mod tests {
             prop_assert_eq!(gaps, 0);
             prop_assert_eq!(out, data);
             prop_assert_eq!(s.buffered(), 0);
+        }
+
+        /// Overlapping retransmissions of any extent, in any order, still give the stream.
+        #[test]
+        fn overlapping_segments_in_any_order_reassemble_the_stream(
+            data in prop::collection::vec(any::<u8>(), 1..300),
+            extra in prop::collection::vec((0usize..300, 1usize..80), 0..30),
+            cut in 1usize..50,
+            keys in prop::collection::vec(any::<u32>(), 0..60),
+            isn in any::<u32>(),
+        ) {
+            let n = data.len();
+            // Segments that cover the stream, plus overlapping copies of arbitrary extent.
+            let mut segs: Vec<(usize, usize)> =
+                (0..n).step_by(cut).map(|a| (a, (a + cut).min(n))).collect();
+            segs.extend(extra.iter().map(|&(a, l)| (a % n, (a % n + l).min(n))));
+            // A random order: sort by keys drawn for each segment.
+            let mut order: Vec<(u32, (usize, usize))> = segs
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (keys.get(i).copied().unwrap_or(i as u32), *s))
+                .collect();
+            order.sort_by_key(|(k, _)| *k);
+            let mut s = Stream::default();
+            s.syn(isn);
+            let mut out = Vec::new();
+            let mut gaps = 0u32;
+            for (_, (a, b)) in order {
+                let seq = isn.wrapping_add(1).wrapping_add(a as u32);
+                s.segment(seq, &data[a..b], (b - a) as u32, 1 << 20, &mut |c| match c {
+                    Chunk::Data(d) => out.extend_from_slice(d),
+                    Chunk::Gap(g) => gaps += g,
+                });
+            }
+            prop_assert_eq!(gaps, 0);
+            prop_assert_eq!(out, data);
+            prop_assert_eq!(s.buffered(), 0);
+            prop_assert_eq!(s.pending_segments(), 0);
+        }
+
+        /// Whatever arrives, buffered memory (bytes and per-segment overhead) stays under
+        /// the cap, and the stream either keeps within it or is abandoned.
+        #[test]
+        fn buffered_memory_never_exceeds_the_cap(
+            segs in prop::collection::vec((any::<u16>(), 0usize..40), 1..200),
+            cap in 0usize..4000,
+        ) {
+            let mut s = Stream::default();
+            s.syn(0);
+            let payload = [7u8; 40];
+            for (at, len) in segs {
+                // Offsets from 2 upwards: the first byte never arrives, so all is buffered.
+                let seq = 2 + u32::from(at);
+                s.segment(seq, &payload[..len], len as u32, cap, &mut |_| {});
+                prop_assert!(s.buffered() <= cap);
+                // Each buffered segment costs the cap at least what its bookkeeping takes in
+                // memory (a map node and an allocation are well over 32 bytes).
+                prop_assert!(s.pending_segments() * 32 <= cap);
+            }
         }
     }
 }
