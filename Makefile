@@ -3,11 +3,12 @@
 #   make test   set up, build, and run every test (what CI runs)
 #   make bench  the benchmark: about 10 minutes, root, writes bench/RESULTS.md;
 #               not part of make test. scripts/bench.sh --quick is the short version.
+#   make fuzz   (development, not part of make test) run each fuzz target for FUZZ_SECONDS
 
 CAPD := target/release/capd
 SAMPLE := captures/lab-mtls12.pcap
 
-.PHONY: run test bench setup setup-test setup-bench build lint
+.PHONY: run test bench setup setup-test setup-bench build lint fuzz
 
 run: setup build
 	$(CAPD) -r $(SAMPLE)
@@ -33,3 +34,19 @@ build:
 lint:
 	cargo fmt --check
 	cargo clippy --release --all-targets -- -D warnings
+
+# Fuzzing: cargo-fuzz needs a nightly compiler; without one, stable acts as nightly for the
+# build (RUSTC_BOOTSTRAP). Corpora are seeded from the captures (and the shared corpus beside
+# the repository, when present); crashes land in fuzz/artifacts/TARGET/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := decode engine tls
+FUZZ_CARGO := $(shell cargo +nightly --version >/dev/null 2>&1 && echo 'cargo +nightly' || echo 'RUSTC_BOOTSTRAP=1 cargo')
+
+fuzz: setup
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	python3 fuzz/seed.py fuzz/corpus captures $(wildcard ../shared/corpus)
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzzing $$t for $(FUZZ_SECONDS)s"; \
+		$(FUZZ_CARGO) fuzz run -s none $$t fuzz/corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 || exit 1; \
+	done

@@ -101,7 +101,8 @@ pub struct Args {
     #[arg(short = 'Z', long = "user", value_name = "USER")]
     pub user: Option<String>,
 
-    /// Most TCP flows tracked at once; the least recently active are evicted beyond it.
+    /// Most TCP flows tracked at once (and ended ones remembered); the least recently active
+    /// are evicted beyond it.
     #[arg(long = "max-flows", value_name = "N", default_value_t = 100_000,
           value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub max_flows: u64,
@@ -221,6 +222,9 @@ impl Args {
         };
         let mut engine = EngineConfig::default();
         engine.flows.max_flows = self.max_flows as usize;
+        // Ended conversations are remembered (to continue Wireshark's analysis of a later
+        // segment) within the same bound as live ones.
+        engine.flows.max_retired = self.max_flows as usize;
         engine.flows.idle_timeout_ns = i128::from(self.idle_timeout) * 1_000_000_000;
         engine.emit_other_frames = matches!(output, Output::Human(h) if h.detail != Detail::Quiet);
         Ok(Config {
