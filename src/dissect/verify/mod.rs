@@ -173,6 +173,11 @@ fn alert_sentence(s: &TlsSession) -> Option<String> {
                 a.from
             )
         }
+        // RFC 5246 7.2.2: a signature (rustls: also a certificate's) did not verify.
+        "decrypt_error" if !s.established => format!(
+            "the {} could not verify a signature of the {peer}'s certificate or handshake and ended the handshake with {level} decrypt_error alert",
+            a.from
+        ),
         _ if s.established => format!("the {} ended the session with {level} {desc} alert", a.from),
         _ => format!(
             "the {} ended the handshake with {level} {desc} alert",
