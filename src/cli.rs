@@ -21,7 +21,7 @@ use crate::report::human::{Detail, HumanOptions};
     disable_version_flag = true,
     args_conflicts_with_subcommands = true,
     about = "Watch TCP and TLS handshakes as they happen",
-    after_help = "Examples:\n  sudo capd demo                       run the mTLS lab on loopback and watch it live\n  sudo capd -i lo --port 15001        watch the mTLS lab live\n  capd -r captures/lab-mtls12.pcap      replay a capture\n  capd -r file.pcap --json | jq 'select(.event==\"tls_handshake\")'"
+    after_help = "Examples:\n  sudo capd demo                       run the mTLS lab on loopback and watch it live\n  sudo capd -i lo --port 15001        watch the mTLS lab live\n  capd -r captures/lab-mtls12.pcap      replay a capture\n  capd -r lab.pcap --ca cert/CA/CA.pem --expect-cn localhost\n                                       judge each TLS session against the lab's CA\n  capd -r file.pcap --json | jq 'select(.event==\"tls_handshake\")'"
 )]
 pub struct Args {
     /// The lab and the demo; without a command, capd captures (-i) or replays (-r).
