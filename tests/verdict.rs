@@ -111,6 +111,35 @@ fn wait_line(stream: impl std::io::Read + Send + 'static, want: fn(&str) -> bool
     rx.recv_timeout(STEP).expect("the awaited line came")
 }
 
+/// Captures lo on `port` into a file while `traffic` runs, and returns the file.
+fn capture(tmp: &Path, port: u16, traffic: impl FnOnce()) -> PathBuf {
+    let pcap = tmp.join(format!("verdict-{port}.pcap"));
+    let mut capture = capd()
+        .args(["-i", "lo", "--port", &port.to_string(), "-q", "-w"])
+        .arg(&pcap)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("capd -i lo starts");
+    let stderr = capture.stderr.take().expect("piped");
+    let mut capture = Guard(capture);
+    wait_line(stderr, |l| l.contains("listening on lo"));
+    traffic();
+    // Time for the last FIN and ACK to be captured.
+    std::thread::sleep(Duration::from_millis(500));
+    unsafe { libc::kill(capture.0.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + STEP;
+    while capture.0.try_wait().expect("status").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the capture did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    pcap
+}
+
 /// Records `clients` (each the extra arguments of one `capd lab client`) against a lab server
 /// using `lab`'s certificates, and returns the capture file.
 fn record(tmp: &Path, lab: &Path, clients: &[Vec<String>]) -> PathBuf {
@@ -123,54 +152,30 @@ fn record(tmp: &Path, lab: &Path, clients: &[Vec<String>]) -> PathBuf {
         .spawn()
         .expect("capd lab server starts");
     let stdout = server.stdout.take().expect("piped");
-    let server = Guard(server);
+    let _server = Guard(server);
     let first = wait_line(stdout, |l| l.starts_with("Listening on"));
     let port: u16 = first
         .strip_prefix("Listening on 127.0.0.1:")
         .and_then(|r| r.split(' ').next())
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
-
-    let pcap = tmp.join("verdict.pcap");
-    let mut capture = capd()
-        .args(["-i", "lo", "--port", &port.to_string(), "-q", "-w"])
-        .arg(&pcap)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("capd -i lo starts");
-    let stderr = capture.stderr.take().expect("piped");
-    let mut capture = Guard(capture);
-    wait_line(stderr, |l| l.contains("listening on lo"));
-
-    for extra in clients {
-        // Each client's outcome is the verdict's business; only hanging would be wrong here.
-        run(capd()
-            .args([
-                "lab",
-                "client",
-                "--timeout",
-                "5",
-                "--port",
-                &port.to_string(),
-            ])
-            .arg("--certs")
-            .arg(lab)
-            .args(extra));
-    }
-    std::thread::sleep(Duration::from_millis(500));
-    unsafe { libc::kill(capture.0.id() as i32, libc::SIGTERM) };
-    let deadline = Instant::now() + STEP;
-    while capture.0.try_wait().expect("status").is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "the capture did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    drop(server);
-    pcap
+    capture(tmp, port, || {
+        for extra in clients {
+            // Each client's outcome is the verdict's business; only hanging would be wrong.
+            run(capd()
+                .args([
+                    "lab",
+                    "client",
+                    "--timeout",
+                    "5",
+                    "--port",
+                    &port.to_string(),
+                ])
+                .arg("--certs")
+                .arg(lab)
+                .args(extra));
+        }
+    })
 }
 
 /// The `tls_handshake` events of `capd -r pcap --json --ca CA --expect-cn localhost`.
@@ -416,4 +421,164 @@ fn a_bad_ca_file_is_a_usage_error_in_one_sentence() {
     let out = run(capd().arg("-r").arg(&sample).arg("--ca").arg(&junk));
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("junk.pem"));
+}
+
+/// Whether openssl runs; the interop tests say so and skip when it does not.
+fn have_openssl() -> bool {
+    let ok = Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("skipping: openssl is not installed");
+    }
+    ok
+}
+
+/// Runs openssl with `args` in `dir`, asserting it succeeds.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = run(Command::new("openssl").current_dir(dir).args(args));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        text(&out.stderr)
+    );
+}
+
+/// An RSA-2048 CA and a localhost certificate it signed (serverAuth and clientAuth), made by
+/// openssl as a site without the lab would make them: `ca.pem`, `leaf.pem`, `leaf.key`.
+fn rsa_pki(dir: &Path) {
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "[leaf]\nbasicConstraints = critical, CA:FALSE\n\
+         keyUsage = critical, digitalSignature, keyEncipherment\n\
+         extendedKeyUsage = serverAuth, clientAuth\n\
+         subjectAltName = DNS:localhost, IP:127.0.0.1\n",
+    )
+    .expect("write");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=capd test RSA CA",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            "30",
+            "-extfile",
+            "ext.cnf",
+            "-extensions",
+            "leaf",
+        ],
+    );
+}
+
+/// One mutual-TLS session between openssl s_server (requiring a client certificate) and
+/// s_client, both holding the RSA certificate, with `proto` (`-tls1_2`, `-tls1`...) and
+/// `cipher`, captured; returns its `tls_handshake` event.
+fn openssl_session(dir: &Path, proto: &str, cipher: &str) -> Value {
+    let mut server = Command::new("openssl")
+        .current_dir(dir)
+        .args([
+            "s_server", "-accept", "0", "-naccept", "1", "-cert", "leaf.pem",
+        ])
+        .args(["-key", "leaf.key", "-CAfile", "ca.pem", "-Verify", "1"])
+        .args(["-verify_return_error", proto, "-cipher", cipher])
+        // s_server ends at the end of its input: keep it open.
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl s_server starts");
+    let stdout = server.stdout.take().expect("piped");
+    let _server = Guard(server);
+    let accept = wait_line(stdout, |l| l.starts_with("ACCEPT"));
+    let port: u16 = accept
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("unexpected line {accept:?}"));
+    let pcap = capture(dir, port, || {
+        let out = run(Command::new("openssl")
+            .current_dir(dir)
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+            .args(["-cert", "leaf.pem", "-key", "leaf.key", "-CAfile", "ca.pem"])
+            .args(["-verify_return_error", proto, "-cipher", cipher]));
+        assert!(out.status.success(), "s_client: {}", text(&out.stderr));
+    });
+    let sessions = verdicts(&pcap, &dir.join("ca.pem"));
+    assert_eq!(sessions.len(), 1, "{sessions:#?}");
+    sessions.into_iter().next().unwrap()
+}
+
+#[test]
+fn openssl_rsa_sessions_verify_rsa_pss_in_tls_1_2_and_md5_sha1_in_tls_1_0() {
+    if !is_root() || !have_openssl() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    rsa_pki(tmp.path());
+
+    // TLS 1.2 with RSA keys: openssl signs with RSA-PSS by default.
+    let s = openssl_session(tmp.path(), "-tls1_2", "ECDHE-RSA-AES128-GCM-SHA256");
+    assert_eq!(s["verdict"]["pass"], true, "{s:#}");
+    for name in ["server_signature", "client_signature"] {
+        let detail = check(&s, name)["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("rsa_pss_rsae_sha256") && detail.contains("verifies"),
+            "{detail}"
+        );
+    }
+
+    // TLS 1.0: RSA over MD5 and SHA-1 without a DigestInfo, for both signatures.
+    let s = openssl_session(tmp.path(), "-tls1", "ECDHE-RSA-AES128-SHA:@SECLEVEL=0");
+    assert_eq!(s["version"], "TLS 1.0", "{s:#}");
+    assert_eq!(s["verdict"]["pass"], true, "{s:#}");
+    for name in ["server_signature", "client_signature"] {
+        let detail = check(&s, name)["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("MD5+SHA-1") && detail.contains("verifies"),
+            "{detail}"
+        );
+    }
 }
