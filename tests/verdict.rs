@@ -514,15 +514,18 @@ fn rsa_pki(dir: &Path) {
 }
 
 /// One mutual-TLS session between openssl s_server (requiring a client certificate) and
-/// s_client, both holding the RSA certificate, with `proto` (`-tls1_2`, `-tls1`...) and
-/// `cipher`, captured; returns its `tls_handshake` event.
-fn openssl_session(dir: &Path, proto: &str, cipher: &str) -> Value {
+/// s_client, both holding `pki` (certificate, key, CA), with `proto` (`-tls1_2`, `-tls1`...)
+/// and `cipher`, captured in `dir`; returns its `tls_handshake` event.
+fn openssl_session(dir: &Path, pki: [&Path; 3], proto: &str, cipher: &str) -> Value {
+    let [cert, key, ca] = pki;
     let mut server = Command::new("openssl")
-        .current_dir(dir)
-        .args([
-            "s_server", "-accept", "0", "-naccept", "1", "-cert", "leaf.pem",
-        ])
-        .args(["-key", "leaf.key", "-CAfile", "ca.pem", "-Verify", "1"])
+        .args(["s_server", "-accept", "0", "-naccept", "1", "-Verify", "1"])
+        .arg("-cert")
+        .arg(cert)
+        .arg("-key")
+        .arg(key)
+        .arg("-CAfile")
+        .arg(ca)
         .args(["-verify_return_error", proto, "-cipher", cipher])
         // s_server ends at the end of its input: keep it open.
         .stdin(Stdio::piped())
@@ -540,13 +543,17 @@ fn openssl_session(dir: &Path, proto: &str, cipher: &str) -> Value {
         .unwrap_or_else(|| panic!("unexpected line {accept:?}"));
     let pcap = capture(dir, port, || {
         let out = run(Command::new("openssl")
-            .current_dir(dir)
             .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
-            .args(["-cert", "leaf.pem", "-key", "leaf.key", "-CAfile", "ca.pem"])
+            .arg("-cert")
+            .arg(cert)
+            .arg("-key")
+            .arg(key)
+            .arg("-CAfile")
+            .arg(ca)
             .args(["-verify_return_error", proto, "-cipher", cipher]));
         assert!(out.status.success(), "s_client: {}", text(&out.stderr));
     });
-    let sessions = verdicts(&pcap, &dir.join("ca.pem"));
+    let sessions = verdicts(&pcap, ca);
     assert_eq!(sessions.len(), 1, "{sessions:#?}");
     sessions.into_iter().next().unwrap()
 }
@@ -558,9 +565,15 @@ fn openssl_rsa_sessions_verify_rsa_pss_in_tls_1_2_and_md5_sha1_in_tls_1_0() {
     }
     let tmp = tempfile::tempdir().expect("temporary directory");
     rsa_pki(tmp.path());
+    let (cert, key, ca) = (
+        tmp.path().join("leaf.pem"),
+        tmp.path().join("leaf.key"),
+        tmp.path().join("ca.pem"),
+    );
+    let rsa = [cert.as_path(), key.as_path(), ca.as_path()];
 
     // TLS 1.2 with RSA keys: openssl signs with RSA-PSS by default.
-    let s = openssl_session(tmp.path(), "-tls1_2", "ECDHE-RSA-AES128-GCM-SHA256");
+    let s = openssl_session(tmp.path(), rsa, "-tls1_2", "ECDHE-RSA-AES128-GCM-SHA256");
     assert_eq!(s["verdict"]["pass"], true, "{s:#}");
     for name in ["server_signature", "client_signature"] {
         let detail = check(&s, name)["detail"].as_str().unwrap();
@@ -571,13 +584,39 @@ fn openssl_rsa_sessions_verify_rsa_pss_in_tls_1_2_and_md5_sha1_in_tls_1_0() {
     }
 
     // TLS 1.0: RSA over MD5 and SHA-1 without a DigestInfo, for both signatures.
-    let s = openssl_session(tmp.path(), "-tls1", "ECDHE-RSA-AES128-SHA:@SECLEVEL=0");
+    let s = openssl_session(tmp.path(), rsa, "-tls1", "ECDHE-RSA-AES128-SHA:@SECLEVEL=0");
     assert_eq!(s["version"], "TLS 1.0", "{s:#}");
     assert_eq!(s["verdict"]["pass"], true, "{s:#}");
     for name in ["server_signature", "client_signature"] {
         let detail = check(&s, name)["detail"].as_str().unwrap();
         assert!(
             detail.contains("MD5+SHA-1") && detail.contains("verifies"),
+            "{detail}"
+        );
+    }
+}
+
+#[test]
+fn openssl_tls_1_0_with_the_labs_ecdsa_certificates_verifies_ecdsa_over_sha1() {
+    if !is_root() || !have_openssl() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let lab = tmp.path().join("lab");
+    lab_certs(&lab, &[]);
+    let (cert, key, ca) = (cert(&lab), key(&lab), ca(&lab));
+    let s = openssl_session(
+        tmp.path(),
+        [&cert, &key, &ca],
+        "-tls1",
+        "ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0",
+    );
+    assert_eq!(s["version"], "TLS 1.0", "{s:#}");
+    assert_eq!(s["verdict"]["pass"], true, "{s:#}");
+    for name in ["server_signature", "client_signature"] {
+        let detail = check(&s, name)["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("ECDSA SHA-1") && detail.contains("verifies"),
             "{detail}"
         );
     }

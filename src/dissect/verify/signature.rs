@@ -3,12 +3,13 @@
 //! section 5.4, RFC 2246 section 7.4.3) and the client's CertificateVerify over the handshake
 //! transcript (RFC 5246 section 7.4.8, RFC 2246 section 7.4.8).
 //!
-//! *ring* does the cryptography. TLS 1.2 names the scheme beside the signature; TLS 1.0 and
-//! 1.1 imply it from the key: RSA signs the MD5 and SHA-1 digests concatenated, with PKCS #1
-//! v1.5 padding but no DigestInfo (which *ring* cannot check, so that one check is done here
-//! with a big-integer power and a byte-for-byte comparison with the expected encoding, as RFC
-//! 8017 section 8.2.2 verifies), and ECDSA signs a SHA-1 digest, which *ring* does not offer:
-//! such a signature is reported as not checkable rather than guessed at.
+//! *ring* does the cryptography where it can. TLS 1.2 names the scheme beside the signature;
+//! TLS 1.0 and 1.1 imply it from the key: RSA signs the MD5 and SHA-1 digests concatenated,
+//! with PKCS #1 v1.5 padding but no DigestInfo (which *ring* cannot check, so that one check is
+//! done here with a big-integer power and a byte-for-byte comparison with the expected
+//! encoding, as RFC 8017 section 8.2.2 verifies), and ECDSA signs a SHA-1 digest, which *ring*
+//! does not pair with ECDSA, so RustCrypto's p256 and p384 verify that one. Anything else (DSA,
+//! P-521, Ed448) is reported as not checkable rather than guessed at.
 //!
 //! What was signed is put together by the caller (`super`); this file only knows keys,
 //! schemes and signatures, and never panics on any bytes.
@@ -165,10 +166,10 @@ pub fn verify(key: &Key, method: Method, message: &[u8], sig: &[u8]) -> Result<(
                 digests.extend_from_slice(ring::digest::digest(SHA1, message).as_ref());
                 rsa_pkcs1_unprefixed(modulus, exponent, &digests, sig)
             }
-            Key::Ec { .. } => Err(SignatureError::Unsupported(
-                "ECDSA with SHA-1, which TLS 1.0 and 1.1 use, is not among ring's algorithms"
-                    .into(),
-            )),
+            Key::Ec { curve, point } => {
+                let digest = ring::digest::digest(SHA1, message);
+                ecdsa_prehashed(*curve, point, digest.as_ref(), sig)
+            }
             other => Err(SignatureError::Unsupported(format!(
                 "TLS 1.0/1.1 signatures with a {} key are not supported",
                 other.describe()
@@ -232,6 +233,10 @@ fn verify_scheme(key: &Key, scheme: u16, message: &[u8], sig: &[u8]) -> Result<(
                 (Curve::P256, 5) => &signature::ECDSA_P256_SHA384_ASN1,
                 (Curve::P384, 4) => &signature::ECDSA_P384_SHA256_ASN1,
                 (Curve::P384, 5) => &signature::ECDSA_P384_SHA384_ASN1,
+                (_, 2) => {
+                    let digest = ring::digest::digest(SHA1, message);
+                    return ecdsa_prehashed(*curve, point, digest.as_ref(), sig);
+                }
                 _ => return Err(unsupported()),
             };
             UnparsedPublicKey::new(alg, point)
@@ -251,6 +256,39 @@ fn verify_scheme(key: &Key, scheme: u16, message: &[u8], sig: &[u8]) -> Result<(
             name(),
             key.describe()
         ))),
+    }
+}
+
+/// ECDSA over a digest *ring* does not pair with ECDSA (SHA-1 in TLS 1.0/1.1 and TLS 1.2's
+/// ecdsa_sha1), by RustCrypto's p256 and p384: the digest is taken as the integer it spells,
+/// as FIPS 186-4 section 6.4 does with a hash shorter than the curve order.
+fn ecdsa_prehashed(
+    curve: Curve,
+    point: &[u8],
+    digest: &[u8],
+    sig: &[u8],
+) -> Result<(), SignatureError> {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    let ok = match curve {
+        Curve::P256 => {
+            let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
+                .map_err(|_| SignatureError::Invalid)?;
+            let sig =
+                p256::ecdsa::DerSignature::try_from(sig).map_err(|_| SignatureError::Invalid)?;
+            key.verify_prehash(digest, &sig).is_ok()
+        }
+        Curve::P384 => {
+            let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(point)
+                .map_err(|_| SignatureError::Invalid)?;
+            let sig =
+                p384::ecdsa::DerSignature::try_from(sig).map_err(|_| SignatureError::Invalid)?;
+            key.verify_prehash(digest, &sig).is_ok()
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(SignatureError::Invalid)
     }
 }
 
@@ -356,11 +394,43 @@ mod tests {
                 verify(&key, Method::Scheme(0x0401), b"signed bytes", sig.as_ref()),
                 Err(SignatureError::Mismatch { .. })
             ));
-            // TLS 1.0's ECDSA with SHA-1 is reported as not checkable, never as passing.
-            assert!(matches!(
+            // TLS 1.0's ECDSA signs a SHA-1 digest: not this SHA-256 one.
+            assert_eq!(
                 verify(&key, Method::Legacy, b"signed bytes", sig.as_ref()),
-                Err(SignatureError::Unsupported(_))
-            ));
+                Err(SignatureError::Invalid)
+            );
+        }
+    }
+
+    #[test]
+    fn ecdsa_over_sha1_as_tls_1_0_signs_verifies_on_both_curves() {
+        for (alg, curve) in [
+            (&PKCS_ECDSA_P256_SHA256, "P-256"),
+            (&PKCS_ECDSA_P384_SHA384, "P-384"),
+        ] {
+            let (der, pkcs8) = cert_for(alg, None);
+            let key = Key::from_certificate(&der).unwrap();
+            assert_eq!(key.describe(), format!("EC {curve}"));
+            let msg = b"client_random server_random params";
+            let digest = ring::digest::digest(SHA1, msg);
+            // ring cannot sign a SHA-1 digest with ECDSA; openssl's raw ECDSA can.
+            let Some(sig) = openssl_raw_sign(&pkcs8, digest.as_ref(), &[]) else {
+                eprintln!("skipping: openssl pkeyutl is not usable here");
+                return;
+            };
+            assert_eq!(verify(&key, Method::Legacy, msg, &sig), Ok(()));
+            // TLS 1.2's ecdsa_sha1 is the same signature.
+            assert_eq!(verify(&key, Method::Scheme(0x0203), msg, &sig), Ok(()));
+            assert_eq!(
+                verify(&key, Method::Legacy, b"other", &sig),
+                Err(SignatureError::Invalid)
+            );
+            let mut bad = sig.clone();
+            bad[8] ^= 1;
+            assert_eq!(
+                verify(&key, Method::Legacy, msg, &bad),
+                Err(SignatureError::Invalid)
+            );
         }
     }
 
@@ -418,7 +488,8 @@ mod tests {
         // so the signature is made with openssl's raw RSA private operation.
         let mut payload = Md5::digest(msg).to_vec();
         payload.extend_from_slice(ring::digest::digest(SHA1, msg).as_ref());
-        let Some(sig) = openssl_raw_sign(&pkcs8, &payload) else {
+        let Some(sig) = openssl_raw_sign(&pkcs8, &payload, &["-pkeyopt", "rsa_padding_mode:pkcs1"])
+        else {
             eprintln!("skipping the TLS 1.0 part: openssl pkeyutl is not usable here");
             return;
         };
@@ -444,7 +515,8 @@ mod tests {
         );
     }
 
-    fn openssl_raw_sign(pkcs8: &[u8], payload: &[u8]) -> Option<Vec<u8>> {
+    /// openssl's private-key operation on `payload` as given (no hashing).
+    fn openssl_raw_sign(pkcs8: &[u8], payload: &[u8], opts: &[&str]) -> Option<Vec<u8>> {
         let dir = tempfile::tempdir().ok()?;
         let key = dir.path().join("k.der");
         let input = dir.path().join("in");
@@ -455,7 +527,7 @@ mod tests {
             .arg(&key)
             .arg("-in")
             .arg(&input)
-            .args(["-pkeyopt", "rsa_padding_mode:pkcs1"])
+            .args(opts)
             .output()
             .ok()?;
         out.status.success().then_some(out.stdout)
