@@ -474,6 +474,37 @@ mod tests {
         assert!(v.checks.iter().all(|c| !c.pass));
     }
 
+    proptest::proptest! {
+        /// Whatever bytes the wire gave as chains, signatures, parameters and transcript,
+        /// judging never panics, and a verdict built on them does not pass by accident.
+        #[test]
+        fn arbitrary_evidence_never_panics_or_passes(
+            leaf in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            sig in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120),
+            transcript in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            scheme in proptest::prelude::any::<u16>(),
+            version in proptest::prelude::any::<u16>(),
+        ) {
+            let p = pki("localhost");
+            let mut s = session(&p);
+            let e = s.evidence.as_mut().unwrap();
+            e.version = Some(version);
+            e.server_chain = vec![leaf.clone()];
+            e.client_chain = vec![leaf];
+            e.transcript = transcript;
+            let d = s.details.as_mut().unwrap();
+            let ske = d.server_key_exchange.as_mut().unwrap();
+            ske.signature = sig.clone();
+            ske.scheme = Some(scheme);
+            let cv = d.certificate_verify.as_mut().unwrap();
+            cv.signature = sig;
+            cv.scheme = Some(scheme);
+            let v = verifier(&p, Some("localhost")).judge(&s);
+            proptest::prop_assert!(!v.pass);
+            proptest::prop_assert!(v.cause.is_some());
+        }
+    }
+
     #[test]
     fn transcripts_split_into_whole_messages_only() {
         assert_eq!(checks::message_types(&message(1, b"ab")), Some(vec![1]));
