@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::capture::{CaptureConfig, LiveOptions, Source};
+use crate::dissect::verify::Verifier;
 use crate::engine::EngineConfig;
 use crate::lab::cmd::{DemoArgs, LabCommand};
 use crate::report::human::{Detail, HumanOptions};
@@ -21,7 +22,7 @@ use crate::report::ladder::{LadderOptions, width_from_columns};
     disable_version_flag = true,
     args_conflicts_with_subcommands = true,
     about = "Watch TCP and TLS handshakes as they happen",
-    after_help = "Examples:\n  sudo capd demo                       run the mTLS lab on loopback and watch it live\n  sudo capd -i lo --port 15001        watch the mTLS lab live\n  capd -r captures/lab-mtls12.pcap      replay a capture\n  capd -r file.pcap --ladder            draw each flow as a sequence diagram\n  capd -r file.pcap --json | jq 'select(.event==\"tls_handshake\")'"
+    after_help = "Examples:\n  sudo capd demo                       run the mTLS lab on loopback and watch it live\n  sudo capd -i lo --port 15001        watch the mTLS lab live\n  capd -r captures/lab-mtls12.pcap      replay a capture\n  capd -r file.pcap --ladder            draw each flow as a sequence diagram\n  capd -r lab.pcap --ca cert/CA/CA.pem --expect-cn localhost\n                                       judge each TLS session against the lab's CA\n  capd -r file.pcap --json | jq 'select(.event==\"tls_handshake\")'"
 )]
 pub struct Args {
     /// The lab and the demo; without a command, capd captures (-i) or replays (-r).
@@ -97,6 +98,21 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
     pub color: ColorWhen,
 
+    /// Judge every TLS session against this CA (PEM): chains, names, handshake signatures and
+    /// alerts; each tls_handshake then carries a verdict.
+    #[arg(long = "ca", value_name = "CA.pem", help_heading = "Verdict")]
+    pub ca: Option<PathBuf>,
+
+    /// With --ca: the common name both certificates must carry (else the server's is matched
+    /// against the SNI, or the address the client connected to).
+    #[arg(
+        long = "expect-cn",
+        value_name = "NAME",
+        requires = "ca",
+        help_heading = "Verdict"
+    )]
+    pub expect_cn: Option<String>,
+
     /// Drop privileges to this user once the capture is open.
     #[arg(short = 'Z', long = "user", value_name = "USER")]
     pub user: Option<String>,
@@ -148,6 +164,8 @@ pub struct Config {
     pub engine: EngineConfig,
     pub output: Output,
     pub user: Option<String>,
+    /// `--ca`: judges each TLS session.
+    pub verifier: Option<Verifier>,
 }
 
 /// A usage error, reported with exit status 2.
@@ -220,6 +238,10 @@ impl Args {
         } else {
             Output::Human(HumanOptions { detail, color })
         };
+        let verifier = match &self.ca {
+            Some(path) => Some(load_ca(path, self.expect_cn.clone())?),
+            None => None,
+        };
         let mut engine = EngineConfig::default();
         engine.flows.max_flows = self.max_flows as usize;
         // Ended conversations are remembered (to continue Wireshark's analysis of a later
@@ -237,8 +259,22 @@ impl Args {
             engine,
             output,
             user: self.user,
+            verifier,
         })
     }
+}
+
+/// Reads the `--ca` file, a usage error naming it when it is missing or holds no CA.
+fn load_ca(path: &std::path::Path, expect_cn: Option<String>) -> Result<Verifier, UsageError> {
+    let pem = std::fs::read(path).map_err(|e| {
+        UsageError(format!(
+            "cannot read the --ca file {}: {}",
+            path.display(),
+            crate::lab::io_reason(&e)
+        ))
+    })?;
+    Verifier::from_pem(&pem, expect_cn)
+        .map_err(|e| UsageError(format!("the --ca file {} {e}", path.display())))
 }
 
 #[cfg(test)]
@@ -319,6 +355,36 @@ mod tests {
         assert!(!c.engine.emit_other_frames);
         assert!(parse(&["-r", "x.pcap", "--ladder", "--json"]).is_err());
         assert!(parse(&["-r", "x.pcap", "--ladder", "-q"]).is_err());
+    }
+
+    #[test]
+    fn a_missing_or_invalid_ca_file_is_a_usage_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.pem");
+        let err = parse(&["-r", "x.pcap", "--ca", missing.to_str().unwrap()]).unwrap_err();
+        assert!(
+            err.contains("cannot read the --ca file") && err.contains("nope.pem"),
+            "{err}"
+        );
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "hello").unwrap();
+        let err = parse(&["-r", "x.pcap", "--ca", junk.to_str().unwrap()]).unwrap_err();
+        assert!(err.contains("holds no PEM certificate"), "{err}");
+        // --expect-cn means nothing without --ca.
+        assert!(parse(&["-r", "x.pcap", "--expect-cn", "localhost"]).is_err());
+        let lab = crate::lab::certs::generate(&crate::lab::certs::CertOptions::default()).unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, &lab.ca_pem).unwrap();
+        let c = parse(&[
+            "-r",
+            "x.pcap",
+            "--ca",
+            ca.to_str().unwrap(),
+            "--expect-cn",
+            "localhost",
+        ])
+        .unwrap();
+        assert!(c.verifier.is_some());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crossbeam_channel::bounded;
 
 use crate::capture::{self, Batch, QUEUE_BATCHES};
 use crate::cli::{Config, Output};
+use crate::dissect::verify::Verifier;
 use crate::engine::Engine;
 use crate::event::Event;
 use crate::report::Sink;
@@ -94,6 +95,7 @@ pub fn run_with(
     started(stop.clone());
 
     let mut engine = Engine::new(config.engine.clone());
+    let verifier = config.verifier.as_ref();
     let mut closed = false;
     'batches: for mut batch in rx.iter() {
         if let Some(now) = batch.tick {
@@ -101,13 +103,13 @@ pub fn run_with(
         }
         for f in batch.frames() {
             engine.handle_frame(&f.as_frame());
-            if !pump(&mut engine, sink.as_mut(), false)? {
+            if !pump(&mut engine, sink.as_mut(), verifier, false)? {
                 closed = true;
                 break 'batches;
             }
         }
         // Live: show events as packets arrive rather than when a buffer fills.
-        if (live || batch.tick.is_some()) && !pump(&mut engine, sink.as_mut(), true)? {
+        if (live || batch.tick.is_some()) && !pump(&mut engine, sink.as_mut(), verifier, true)? {
             closed = true;
             break;
         }
@@ -134,7 +136,7 @@ pub fn run_with(
         stats.dropped_kernel = dropped;
         stats.dropped_interface = if_dropped;
     }
-    let finish = drain(&mut engine, sink.as_mut())
+    let finish = drain(&mut engine, sink.as_mut(), verifier)
         .and_then(|_| sink.emit(&Event::Stats(stats)))
         .and_then(|_| sink.flush());
     match finish {
@@ -149,8 +151,14 @@ pub fn run_with(
 }
 
 /// Writes queued events (and flushes if asked); `Ok(false)` when the reader closed stdout.
-fn pump(engine: &mut Engine, sink: &mut dyn Sink, flush: bool) -> Result<bool> {
-    let result = drain(engine, sink).and_then(|_| if flush { sink.flush() } else { Ok(()) });
+fn pump(
+    engine: &mut Engine,
+    sink: &mut dyn Sink,
+    verifier: Option<&Verifier>,
+    flush: bool,
+) -> Result<bool> {
+    let result =
+        drain(engine, sink, verifier).and_then(|_| if flush { sink.flush() } else { Ok(()) });
     match result {
         Ok(()) => Ok(true),
         Err(e) if is_broken_pipe(&e) => Ok(false),
@@ -158,8 +166,12 @@ fn pump(engine: &mut Engine, sink: &mut dyn Sink, flush: bool) -> Result<bool> {
     }
 }
 
-fn drain(engine: &mut Engine, sink: &mut dyn Sink) -> io::Result<()> {
-    while let Some(ev) = engine.poll_event() {
+/// Writes queued events; with `--ca`, each TLS session gets its verdict on the way.
+fn drain(engine: &mut Engine, sink: &mut dyn Sink, verifier: Option<&Verifier>) -> io::Result<()> {
+    while let Some(mut ev) = engine.poll_event() {
+        if let (Some(v), Event::TlsHandshake(t)) = (verifier, &mut ev) {
+            t.verdict = Some(v.judge(t));
+        }
         sink.emit(&ev)?;
     }
     Ok(())

@@ -5,6 +5,7 @@
 //!
 //! The TLS stages of each client are checked too, as the lab's students see them: the two
 //! good clients complete mutual TLS, the one without a certificate is refused with an alert.
+//! Each session ends with its verdict against the demo's CA.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -166,5 +167,21 @@ fn demo_shows_each_clients_handshake_and_flow_live() {
             .count(),
         2,
         "{sessions:?}"
+    );
+
+    // The demo knows its CA: the good clients pass, the others fail for their own reason.
+    let verdicts: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("verdict "))
+        .collect();
+    assert_eq!(verdicts.len(), 4, "{stdout}");
+    assert_eq!(&verdicts[..2], ["PASS", "PASS"], "{stdout}");
+    assert!(
+        verdicts[2].starts_with("FAIL: ") && verdicts[2].contains("certificate_required"),
+        "{stdout}"
+    );
+    assert!(
+        verdicts[3].starts_with("FAIL: ") && verdicts[3].contains("not signed by the CA"),
+        "{stdout}"
     );
 }

@@ -15,6 +15,7 @@ pub mod messages;
 pub mod names;
 pub mod session;
 pub mod tls;
+pub mod verify;
 
 /// TLS record content types (RFC 8446 section 5.1), unknown values kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -177,6 +178,9 @@ pub struct TlsSession {
     pub ja3s: Option<String>,
     pub ja4: Option<String>,
     pub timing: Timing,
+    /// With `--ca`: whether the session passes the CA's checks, and why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<verify::Verdict>,
     /// Every decoded handshake field beyond the summary.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<Box<session::HandshakeDetails>>,

@@ -97,14 +97,21 @@ pub struct HandshakeDetails {
 /// Raw material kept for verifying the session later (chains against a CA, signatures).
 #[derive(Debug, Clone, Default)]
 pub struct Evidence {
+    /// The negotiated version (the ServerHello's), which decides how signatures are made.
+    pub version: Option<u16>,
     pub client_random: Option<[u8; 32]>,
     pub server_random: Option<[u8; 32]>,
     pub server_chain: Vec<Vec<u8>>,
     pub client_chain: Vec<Vec<u8>>,
+    /// Capture time of each side's Certificate message: when its peer judged the chain.
+    pub server_chain_ts: Option<Timestamp>,
+    pub client_chain_ts: Option<Timestamp>,
     /// Handshake messages (headers included) from ClientHello up to, not including, the
     /// client's CertificateVerify: what that signature covers in TLS 1.2.
     pub transcript: Vec<u8>,
     pub transcript_complete: bool,
+    /// A message did not fit the transcript's bound, so the transcript is not whole.
+    pub transcript_truncated: bool,
 }
 
 /// Where the handshake stands, as RFC 5246 section 7.3 and RFC 8446 section 2 describe it.
@@ -209,9 +216,12 @@ impl SessionBuilder {
     }
 
     fn record_transcript(&mut self, raw: &[u8]) {
-        let t = &mut self.evidence.transcript;
-        if t.len() + raw.len() <= MAX_TRANSCRIPT {
-            t.extend_from_slice(raw);
+        let e = &mut self.evidence;
+        if e.transcript_truncated || e.transcript.len() + raw.len() > MAX_TRANSCRIPT {
+            // Later messages alone would make a transcript that looks whole but is not.
+            e.transcript_truncated = true;
+        } else {
+            e.transcript.extend_from_slice(raw);
         }
     }
 
@@ -245,9 +255,11 @@ impl SessionBuilder {
                     self.s.mutual = !chain.is_empty();
                     self.s.client_certs = summaries;
                     self.evidence.client_chain = chain;
+                    self.evidence.client_chain_ts = Some(ts);
                 } else {
                     self.s.server_certs = summaries;
                     self.evidence.server_chain = chain;
+                    self.evidence.server_chain_ts = Some(ts);
                 }
             }
             (false, 12) => {
@@ -560,7 +572,9 @@ impl SessionBuilder {
         self.reported = true;
         let mut s = self.s.clone();
         s.details = Some(Box::new(self.details.clone()));
-        s.evidence = Some(Box::new(self.evidence.clone()));
+        let mut evidence = self.evidence.clone();
+        evidence.version = self.version();
+        s.evidence = Some(Box::new(evidence));
         Some(Box::new(s))
     }
 

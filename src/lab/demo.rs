@@ -4,6 +4,9 @@
 //! once the capture is open (two with the lab's certificate, one with none, one with a
 //! certificate from another CA), stops the capture once they are done, and stops the server.
 //!
+//! The demo passes its CA and the lab's name to the pipeline, as `--ca CA.pem --expect-cn
+//! localhost` would, so each TLS session ends with its verdict.
+//!
 //! The dissection is the pipeline's human output on stdout; the server's log and the clients'
 //! results are interleaved with it as `[server]` and `[client N]` lines, so that each flow can
 //! be matched to what the lab saw. Without permission to capture, the demo says so in one
@@ -22,10 +25,11 @@ use clap::Parser;
 use super::certs::{CertOptions, Credentials, LabCerts, generate};
 use super::client::{ClientOptions, fetch};
 use super::cmd::DemoArgs;
-use super::say;
 use super::server::{Log, Server, ServerOptions};
+use super::{LAB_COMMON_NAME, say};
 use crate::capture::CaptureError;
 use crate::cli::{Args, ColorWhen};
+use crate::dissect::verify::Verifier;
 
 /// The recorded lab session a user without capture permission can replay instead.
 pub const RECORDED: &str = "captures/lab-mtls12.pcap";
@@ -138,10 +142,15 @@ pub fn run(args: DemoArgs) -> Result<()> {
     if args.ladder {
         flags.push("--ladder");
     }
-    let config = Args::try_parse_from(flags)
+    let mut config = Args::try_parse_from(flags)
         .context("setting up the capture")?
         .into_config(io::stdout().is_terminal())
         .context("setting up the capture")?;
+    // The demo knows its CA, so every session shows its verdict, as --ca would.
+    config.verifier = Some(
+        Verifier::from_pem(lab.ca_pem.as_bytes(), Some(LAB_COMMON_NAME.into()))
+            .context("reading the demo's CA")?,
+    );
 
     // The server and the clients start only once the capture is open, so that a capture that
     // cannot start leaves nothing to undo but the bound socket.

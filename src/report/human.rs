@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use super::Sink;
 use super::info::{Info, protocol};
 use crate::dissect::TlsSession;
+use crate::dissect::verify::Verdict;
 use crate::event::{Event, OtherFrameEvent, PacketEvent, StatsEvent};
 use crate::flow::{FlowSummary, Label};
 
@@ -212,6 +213,24 @@ impl<W: Write> Human<W> {
         }
         if let (Some(ja3), Some(ja3s)) = (&t.ja3, &t.ja3s) {
             writeln!(self.out, "    ja3 {ja3} ja3s {ja3s}")?;
+        }
+        if let Some(v) = &t.verdict {
+            self.verdict(v)?;
+        }
+        Ok(())
+    }
+
+    /// `--ca`: the verdict, then each check on its own line.
+    fn verdict(&mut self, v: &Verdict) -> io::Result<()> {
+        let (on, off) = self.paint(if v.pass { GREEN } else { RED });
+        match &v.cause {
+            Some(cause) if !v.pass => writeln!(self.out, "    {on}verdict FAIL: {cause}{off}")?,
+            _ => writeln!(self.out, "    {on}verdict PASS{off}")?,
+        }
+        for c in &v.checks {
+            let (on, off) = self.paint(if c.pass { GREEN } else { RED });
+            let mark = if c.pass { "pass" } else { "FAIL" };
+            writeln!(self.out, "      {on}{mark}{off} {}: {}", c.name, c.detail)?;
         }
         Ok(())
     }
