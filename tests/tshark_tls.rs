@@ -7,7 +7,6 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 use serde_json::Value;
@@ -27,40 +26,6 @@ const FIELDS: [&str; 13] = [
     "tls.record.opaque_type",
     "tls.handshake.certificate_length",
 ];
-
-/// tshark's fields with every occurrence, joined by `|`.
-fn tshark_all(file: &Path) -> BTreeMap<u64, BTreeMap<&'static str, String>> {
-    let mut cmd = Command::new("tshark");
-    cmd.arg("-r").arg(file).args([
-        "-T",
-        "fields",
-        "-E",
-        "separator=\t",
-        "-E",
-        "occurrence=a",
-        "-E",
-        "aggregator=|",
-        "-e",
-        "frame.number",
-    ]);
-    for f in FIELDS {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().expect("tshark runs");
-    let mut frames = BTreeMap::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let mut cols = line.split('\t');
-        let Some(Ok(n)) = cols.next().map(str::parse::<u64>) else {
-            continue;
-        };
-        let row = FIELDS
-            .iter()
-            .map(|f| (*f, cols.next().unwrap_or("").to_string()))
-            .collect();
-        frames.insert(n, row);
-    }
-    frames
-}
 
 fn is_tls_protocol(p: &str) -> bool {
     let inner = p
@@ -127,7 +92,7 @@ fn our_records(p: &Value) -> (String, String, String) {
 }
 
 fn compare(file: &Path, report: &mut Report) {
-    let theirs = tshark_all(file);
+    let theirs = tshark_fields_with(file, &FIELDS, "a");
     let events = capd_events(file, &[]);
     let ours: BTreeMap<u64, &Value> = events
         .iter()

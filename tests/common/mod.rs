@@ -103,6 +103,16 @@ pub type TsharkFrame = BTreeMap<String, String>;
 /// Runs tshark with `-T fields` for `fields`, taking the last occurrence of each (the
 /// innermost header in tunnels), and returns frames by number.
 pub fn tshark_fields(file: &Path, fields: &[&str]) -> BTreeMap<u64, TsharkFrame> {
+    tshark_fields_with(file, fields, "l")
+}
+
+/// Runs tshark with `-T fields` for `fields` and the given `occurrence` (`l` for the last,
+/// `a` for all of them joined by `|`), and returns frames by number.
+pub fn tshark_fields_with(
+    file: &Path,
+    fields: &[&str],
+    occurrence: &str,
+) -> BTreeMap<u64, TsharkFrame> {
     let mut cmd = Command::new("tshark");
     cmd.arg("-r").arg(file).args([
         "-T",
@@ -110,7 +120,9 @@ pub fn tshark_fields(file: &Path, fields: &[&str]) -> BTreeMap<u64, TsharkFrame>
         "-E",
         "separator=\t",
         "-E",
-        "occurrence=l",
+        &format!("occurrence={occurrence}"),
+        "-E",
+        "aggregator=|",
         "-e",
         "frame.number",
     ]);
