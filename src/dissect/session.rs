@@ -112,6 +112,22 @@ pub struct Evidence {
     pub transcript_complete: bool,
     /// A message did not fit the transcript's bound, so the transcript is not whole.
     pub transcript_truncated: bool,
+    /// capd's memory budget was spent when the session needed to keep certificates or
+    /// handshake messages, so they were not kept and later checks cannot use them.
+    pub withheld: bool,
+}
+
+impl Evidence {
+    /// Bytes this evidence holds.
+    pub fn retained(&self) -> usize {
+        self.transcript.capacity()
+            + self
+                .server_chain
+                .iter()
+                .chain(&self.client_chain)
+                .map(Vec::capacity)
+                .sum::<usize>()
+    }
 }
 
 /// Where the handshake stands, as RFC 5246 section 7.3 and RFC 8446 section 2 describe it.
@@ -215,8 +231,29 @@ impl SessionBuilder {
         self.server_hello.as_ref().map(|s| s.cipher).unwrap_or(0)
     }
 
+    /// Whether the engine's memory budget lets the session keep more evidence; when it does
+    /// not, what was kept is released and the session notes it.
+    pub fn set_may_retain(&mut self, may: bool) {
+        if !may && !self.evidence.withheld {
+            let e = &mut self.evidence;
+            e.withheld = true;
+            e.transcript = Vec::new();
+            e.transcript_truncated = true;
+            e.server_chain = Vec::new();
+            e.client_chain = Vec::new();
+        }
+    }
+
+    /// Bytes the session keeps for later checks.
+    pub fn retained(&self) -> usize {
+        self.evidence.retained()
+    }
+
     fn record_transcript(&mut self, raw: &[u8]) {
         let e = &mut self.evidence;
+        if e.withheld {
+            return;
+        }
         if e.transcript_truncated || e.transcript.len() + raw.len() > MAX_TRANSCRIPT {
             // Later messages alone would make a transcript that looks whole but is not.
             e.transcript_truncated = true;
@@ -251,8 +288,13 @@ impl SessionBuilder {
                     .collect();
                 let summaries: Vec<CertSummary> =
                     chain.iter().map(|der| cert::summarize(der)).collect();
+                let chain = if self.evidence.withheld {
+                    Vec::new()
+                } else {
+                    chain
+                };
                 if from_client {
-                    self.s.mutual = !chain.is_empty();
+                    self.s.mutual = !summaries.is_empty();
                     self.s.client_certs = summaries;
                     self.evidence.client_chain = chain;
                     self.evidence.client_chain_ts = Some(ts);

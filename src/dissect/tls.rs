@@ -238,9 +238,14 @@ impl TlsConversation {
         self.version
     }
 
-    /// Bytes held for handshake reassembly.
+    /// Bytes held for handshake reassembly and kept as the session's evidence.
     pub fn buffered(&self) -> usize {
-        self.hs.iter().flatten().map(|h| h.data.capacity()).sum()
+        self.hs
+            .iter()
+            .flatten()
+            .map(|h| h.data.capacity())
+            .sum::<usize>()
+            + self.session.retained()
     }
 
     /// `ssl_try_set_version`: only messages other than ClientHello are authoritative.
@@ -280,6 +285,7 @@ impl TlsConversation {
 
     /// `dissect_ssl` on `data`, which starts at a record boundary.
     pub fn dissect(&mut self, data: &[u8], ctx: &Ctx, out: &mut FrameTls) -> Outcome {
+        self.session.set_may_retain(ctx.may_buffer);
         let dir = Dir {
             ws_server: self.is_server(ctx.src),
             from_client: ctx.from_client,

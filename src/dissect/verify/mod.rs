@@ -128,6 +128,11 @@ fn hidden(s: &TlsSession, e: &Evidence) -> Option<&'static str> {
     if s.resumed {
         return Some("the session was resumed, so no certificates or signatures were exchanged");
     }
+    if e.withheld {
+        return Some(
+            "capd's memory budget was spent, so this session's certificates and handshake were not kept",
+        );
+    }
     None
 }
 
@@ -270,6 +275,7 @@ mod tests {
             transcript_complete: true,
             transcript_truncated: false,
             transcript: transcript.clone(),
+            withheld: false,
         };
         let d = HandshakeDetails {
             server_key_exchange: Some(ServerKeyExchange {
@@ -336,6 +342,23 @@ mod tests {
                 "client_signature",
                 "handshake"
             ]
+        );
+    }
+
+    #[test]
+    fn evidence_withheld_for_memory_is_never_a_pass() {
+        let p = pki("localhost");
+        let mut s = session(&p);
+        let e = s.evidence.as_mut().unwrap();
+        e.withheld = true;
+        e.server_chain.clear();
+        e.client_chain.clear();
+        e.transcript.clear();
+        let v = verifier(&p, Some("localhost")).judge(&s);
+        assert!(!v.pass);
+        assert!(
+            v.checks.iter().any(|c| c.detail.contains("memory budget")),
+            "{v:#?}"
         );
     }
 
