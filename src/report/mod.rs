@@ -8,6 +8,8 @@ use crate::event::Event;
 pub mod human;
 pub mod info;
 pub mod json;
+pub mod jsonw;
+pub mod sorted;
 
 /// Somewhere events go.
 pub trait Sink {

@@ -1,0 +1,939 @@
+//! A serde serializer that writes the JSON `serde_json::to_value` followed by
+//! `serde_json::to_writer` would write, without building the `Value` tree.
+//!
+//! The summary events (`flow`, `tls_handshake`, `stats`, `malformed`) were first written by
+//! converting them to a `serde_json::Value`, whose objects are `BTreeMap`s: every object, at
+//! every depth, lists its keys in byte order (a repeated key keeps its last value), floats
+//! that are not finite become `null`, an `f32` is widened to `f64`, and map keys that are
+//! numbers become strings. Those bytes are part of the interface (golden files, consumers), so
+//! this serializer reproduces them: values are written straight into the output, each object's
+//! fields are recorded as (key, byte range), and when the object ends its fields are put in key
+//! order. Nested objects are sorted as they end, so each byte is moved once per depth.
+//!
+//! The top-level object's `flow` field goes through `JsonBuf::flow_id`, so a worker thread can
+//! leave it open (see `jsonw`).
+
+use std::fmt::{self, Display};
+
+use serde::ser::{self, Impossible, Serialize};
+
+use super::jsonw::JsonBuf;
+
+/// Why a value could not be written (as `serde_json::to_value` would refuse it).
+#[derive(Debug)]
+pub struct Error(String);
+
+impl Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl ser::Error for Error {
+    fn custom<T: Display>(msg: T) -> Self {
+        Error(msg.to_string())
+    }
+}
+
+fn key_must_be_a_string() -> Error {
+    Error("key must be a string".into())
+}
+
+/// Writes `{"event":<tag>, ...body's fields in key order}`, as serializing the body to a
+/// `serde_json::Value` and emitting its entries after the tag did. A body that is not an
+/// object gives `{"event":<tag>}`.
+pub fn write_tagged<T: Serialize + ?Sized>(
+    out: &mut JsonBuf,
+    tag: &str,
+    body: &T,
+) -> Result<(), Error> {
+    let start = out.bytes.len();
+    let mut s = Sorted {
+        out,
+        fields: Vec::new(),
+        keys: String::new(),
+        scratch: Vec::new(),
+        depth: 0,
+        tag: Some(tag),
+    };
+    let result = body.serialize(&mut s);
+    if let Err(e) = result {
+        s.out.bytes.truncate(start);
+        return Err(e);
+    }
+    if s.tag.is_some() {
+        s.out.bytes.truncate(start);
+        s.out.raw("{\"event\":");
+        s.out.str(tag);
+        s.out.byte(b'}');
+    }
+    Ok(())
+}
+
+/// Writes `value` as `to_value` then `to_writer` would.
+pub fn write<T: Serialize + ?Sized>(out: &mut JsonBuf, value: &T) -> Result<(), Error> {
+    let start = out.bytes.len();
+    let mut s = Sorted {
+        out,
+        fields: Vec::new(),
+        keys: String::new(),
+        scratch: Vec::new(),
+        depth: 0,
+        tag: None,
+    };
+    value.serialize(&mut s).inspect_err(|_| {
+        s.out.bytes.truncate(start);
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Key {
+    Static(&'static str),
+    /// A range of `Sorted::keys`.
+    Owned(usize, usize),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Field {
+    key: Key,
+    /// The value's bytes in the output, from the object's start.
+    val: (usize, usize),
+    /// The top-level `flow` field, written through `JsonBuf::flow_id`.
+    flow: Option<u32>,
+}
+
+pub struct Sorted<'a> {
+    out: &'a mut JsonBuf,
+    /// Fields of the objects being written, innermost last.
+    fields: Vec<Field>,
+    /// Map keys of the objects being written.
+    keys: String,
+    /// Where an ending object's values are moved while it is put in order.
+    scratch: Vec<u8>,
+    /// Objects and arrays open.
+    depth: usize,
+    /// The top-level object's first key's value (`"event"`), until written.
+    tag: Option<&'a str>,
+}
+
+impl<'a> Sorted<'a> {
+    fn key_str(&self, k: Key) -> &str {
+        match k {
+            Key::Static(s) => s,
+            Key::Owned(a, b) => &self.keys[a..b],
+        }
+    }
+
+    /// Opens `{"Variant":` (with the tag first at the top level) for a variant that wraps an
+    /// array or object: an object of one key needs no sorting.
+    fn open_variant(&mut self, variant: &'static str) {
+        let tag = if self.depth == 0 {
+            self.tag.take()
+        } else {
+            None
+        };
+        self.depth += 1;
+        self.out.byte(b'{');
+        if let Some(t) = tag {
+            self.out.raw("\"event\":");
+            self.out.str(t);
+            self.out.byte(b',');
+        }
+        self.out.str(variant);
+        self.out.byte(b':');
+    }
+
+    /// Starts an object: its values will follow `start` in the output.
+    fn begin_object(&mut self) -> Object<'a> {
+        let tag = if self.depth == 0 {
+            self.tag.take()
+        } else {
+            None
+        };
+        self.depth += 1;
+        Object {
+            start: self.out.bytes.len(),
+            base: self.fields.len(),
+            key_base: self.keys.len(),
+            pending_key: None,
+            tag,
+        }
+    }
+
+    /// Ends an object: rewrites its values from `o.start` as `{"key":value,...}` in key order.
+    fn end_object(&mut self, o: Object<'a>) {
+        self.depth -= 1;
+        let mut order: Vec<usize> = (o.base..self.fields.len()).collect();
+        order.sort_by(|&a, &b| {
+            self.key_str(self.fields[a].key)
+                .cmp(self.key_str(self.fields[b].key))
+        });
+        // A repeated key keeps its last value (BTreeMap::insert); the sort is stable.
+        let mut kept: Vec<usize> = Vec::with_capacity(order.len());
+        for i in order {
+            if let Some(&last) = kept.last()
+                && self.key_str(self.fields[last].key) == self.key_str(self.fields[i].key)
+            {
+                kept.pop();
+            }
+            kept.push(i);
+        }
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&self.out.bytes[o.start..]);
+        self.out.bytes.truncate(o.start);
+        self.out.byte(b'{');
+        let mut first = true;
+        if let Some(tag) = o.tag {
+            self.out.raw("\"event\":");
+            self.out.str(tag);
+            first = false;
+        }
+        for i in kept {
+            let f = self.fields[i];
+            if !first {
+                self.out.byte(b',');
+            }
+            first = false;
+            let key = match f.key {
+                Key::Static(s) => s,
+                Key::Owned(a, b) => &self.keys[a..b],
+            };
+            self.out.str(key);
+            self.out.byte(b':');
+            match f.flow {
+                Some(id) => self.out.flow_id(id),
+                None => self
+                    .out
+                    .bytes
+                    .extend_from_slice(&self.scratch[f.val.0..f.val.1]),
+            }
+        }
+        self.out.byte(b'}');
+        self.fields.truncate(o.base);
+        self.keys.truncate(o.key_base);
+    }
+
+    fn field<T: Serialize + ?Sized>(
+        &mut self,
+        o: &Object<'a>,
+        key: Key,
+        value: &T,
+    ) -> Result<(), Error> {
+        let a = self.out.bytes.len() - o.start;
+        value.serialize(&mut *self)?;
+        let b = self.out.bytes.len() - o.start;
+        // The top-level `flow` (an unsigned integer) may be left open by `JsonBuf::flow_id`.
+        let flow = (self.depth == 1 && self.key_str(key) == "flow")
+            .then(|| {
+                let digits = &self.out.bytes[o.start + a..o.start + b];
+                let all_digits = !digits.is_empty() && digits.iter().all(u8::is_ascii_digit);
+                all_digits.then(|| std::str::from_utf8(digits).ok()?.parse::<u32>().ok())?
+            })
+            .flatten();
+        if flow.is_some() {
+            self.out.bytes.truncate(o.start + a);
+        }
+        self.fields.push(Field {
+            key,
+            val: (a, if flow.is_some() { a } else { b }),
+            flow,
+        });
+        Ok(())
+    }
+}
+
+/// An object being written.
+pub struct Object<'a> {
+    start: usize,
+    base: usize,
+    key_base: usize,
+    pending_key: Option<Key>,
+    /// The tag written first (top-level object only).
+    tag: Option<&'a str>,
+}
+
+/// An object whose fields are being written, or an array.
+pub enum Compound<'s, 'a> {
+    Object(&'s mut Sorted<'a>, Object<'a>),
+    /// `{"Variant":{...}}`: the variant's object, closed by one more brace.
+    VariantObject(&'s mut Sorted<'a>, Object<'a>),
+    Array {
+        ser: &'s mut Sorted<'a>,
+        first: bool,
+        /// Closes with `]}` (a tuple variant).
+        variant: bool,
+    },
+}
+
+impl<'s, 'a> Compound<'s, 'a> {
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        match self {
+            Compound::Array { ser, first, .. } => {
+                if !*first {
+                    ser.out.byte(b',');
+                }
+                *first = false;
+                value.serialize(&mut **ser)
+            }
+            _ => Err(Error("an element outside an array".into())),
+        }
+    }
+
+    fn end_array(self) -> Result<(), Error> {
+        match self {
+            Compound::Array { ser, variant, .. } => {
+                ser.depth -= 1;
+                ser.out.raw(if variant { "]}" } else { "]" });
+                Ok(())
+            }
+            _ => Err(Error("an array ended outside an array".into())),
+        }
+    }
+
+    fn struct_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        match self {
+            Compound::Object(ser, o) | Compound::VariantObject(ser, o) => {
+                ser.field(o, Key::Static(key), value)
+            }
+            _ => Err(Error("a field outside an object".into())),
+        }
+    }
+
+    fn end_struct(self) -> Result<(), Error> {
+        match self {
+            Compound::Object(ser, o) => {
+                ser.end_object(o);
+                Ok(())
+            }
+            Compound::VariantObject(ser, o) => {
+                ser.end_object(o);
+                ser.depth -= 1;
+                ser.out.byte(b'}');
+                Ok(())
+            }
+            _ => Err(Error("an object ended outside an object".into())),
+        }
+    }
+}
+
+impl<'s, 'a> ser::Serializer for &'s mut Sorted<'a> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Compound<'s, 'a>;
+    type SerializeTuple = Compound<'s, 'a>;
+    type SerializeTupleStruct = Compound<'s, 'a>;
+    type SerializeTupleVariant = Compound<'s, 'a>;
+    type SerializeMap = Compound<'s, 'a>;
+    type SerializeStruct = Compound<'s, 'a>;
+    type SerializeStructVariant = Compound<'s, 'a>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), Error> {
+        self.out.raw(if v { "true" } else { "false" });
+        Ok(())
+    }
+    fn serialize_i8(self, v: i8) -> Result<(), Error> {
+        self.out.i64(i64::from(v));
+        Ok(())
+    }
+    fn serialize_i16(self, v: i16) -> Result<(), Error> {
+        self.out.i64(i64::from(v));
+        Ok(())
+    }
+    fn serialize_i32(self, v: i32) -> Result<(), Error> {
+        self.out.i64(i64::from(v));
+        Ok(())
+    }
+    fn serialize_i64(self, v: i64) -> Result<(), Error> {
+        self.out.i64(v);
+        Ok(())
+    }
+    fn serialize_i128(self, v: i128) -> Result<(), Error> {
+        if let Ok(u) = u64::try_from(v) {
+            self.out.u64(u);
+        } else if let Ok(i) = i64::try_from(v) {
+            self.out.i64(i);
+        } else {
+            return Err(Error("number out of range".into()));
+        }
+        Ok(())
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), Error> {
+        self.out.u64(u64::from(v));
+        Ok(())
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), Error> {
+        self.out.u64(u64::from(v));
+        Ok(())
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), Error> {
+        self.out.u64(u64::from(v));
+        Ok(())
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), Error> {
+        self.out.u64(v);
+        Ok(())
+    }
+    fn serialize_u128(self, v: u128) -> Result<(), Error> {
+        let v = u64::try_from(v).map_err(|_| Error("number out of range".into()))?;
+        self.out.u64(v);
+        Ok(())
+    }
+    fn serialize_f32(self, v: f32) -> Result<(), Error> {
+        // Value::from(f32) keeps it as an f64.
+        self.out.f64(f64::from(v));
+        Ok(())
+    }
+    fn serialize_f64(self, v: f64) -> Result<(), Error> {
+        self.out.f64(v);
+        Ok(())
+    }
+    fn serialize_char(self, v: char) -> Result<(), Error> {
+        let mut b = [0u8; 4];
+        self.out.str(v.encode_utf8(&mut b));
+        Ok(())
+    }
+    fn serialize_str(self, v: &str) -> Result<(), Error> {
+        self.out.str(v);
+        Ok(())
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
+        self.out.byte(b'[');
+        for (i, b) in v.iter().enumerate() {
+            if i > 0 {
+                self.out.byte(b',');
+            }
+            self.out.u64(u64::from(*b));
+        }
+        self.out.byte(b']');
+        Ok(())
+    }
+    fn serialize_none(self) -> Result<(), Error> {
+        self.out.raw("null");
+        Ok(())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<(), Error> {
+        self.out.raw("null");
+        Ok(())
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
+        self.serialize_unit()
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), Error> {
+        self.out.str(variant);
+        Ok(())
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        // A one-entry object: nothing to sort, but it is an object (it takes the tag).
+        let o = self.begin_object();
+        self.field(&o, Key::Static(variant), value)?;
+        self.end_object(o);
+        Ok(())
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'s, 'a>, Error> {
+        self.depth += 1;
+        self.out.byte(b'[');
+        Ok(Compound::Array {
+            ser: self,
+            first: true,
+            variant: false,
+        })
+    }
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'s, 'a>, Error> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        len: usize,
+    ) -> Result<Compound<'s, 'a>, Error> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'s, 'a>, Error> {
+        // As to_value: {"Variant":[...]}, an object of one key (after the tag, if any).
+        self.open_variant(variant);
+        self.out.byte(b'[');
+        Ok(Compound::Array {
+            ser: self,
+            first: true,
+            variant: true,
+        })
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'s, 'a>, Error> {
+        let o = self.begin_object();
+        Ok(Compound::Object(self, o))
+    }
+    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Compound<'s, 'a>, Error> {
+        let o = self.begin_object();
+        Ok(Compound::Object(self, o))
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'s, 'a>, Error> {
+        self.open_variant(variant);
+        let o = self.begin_object();
+        Ok(Compound::VariantObject(self, o))
+    }
+    fn collect_str<T: Display + ?Sized>(self, value: &T) -> Result<(), Error> {
+        self.out.str(&value.to_string());
+        Ok(())
+    }
+}
+
+impl ser::SerializeSeq for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.end_array()
+    }
+}
+
+impl ser::SerializeTuple for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.end_array()
+    }
+}
+
+impl ser::SerializeTupleStruct for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.end_array()
+    }
+}
+
+impl ser::SerializeTupleVariant for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.end_array()
+    }
+}
+
+impl ser::SerializeMap for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
+        match self {
+            Compound::Object(ser, o) => {
+                let a = ser.keys.len();
+                key.serialize(MapKey(&mut ser.keys))?;
+                o.pending_key = Some(Key::Owned(a, ser.keys.len()));
+                Ok(())
+            }
+            _ => Err(Error("a map key outside a map".into())),
+        }
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        match self {
+            Compound::Object(ser, o) => {
+                let key = o
+                    .pending_key
+                    .take()
+                    .ok_or_else(|| Error("a map value without its key".into()))?;
+                ser.field(o, key, value)
+            }
+            _ => Err(Error("a map value outside a map".into())),
+        }
+    }
+    fn end(self) -> Result<(), Error> {
+        self.end_struct()
+    }
+}
+
+impl ser::SerializeStruct for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        self.struct_field(key, value)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.end_struct()
+    }
+}
+
+impl ser::SerializeStructVariant for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        self.struct_field(key, value)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.end_struct()
+    }
+}
+
+/// Integer map keys become their decimal text.
+macro_rules! key_as_text {
+    ($($name:ident: $t:ty),*) => {
+        $(fn $name(self, v: $t) -> Result<(), Error> {
+            self.text(itoa::Buffer::new().format(v))
+        })*
+    };
+}
+
+/// Map keys as `serde_json::value`'s `MapKeySerializer` makes them: strings as they are,
+/// numbers and booleans as their text; anything else is refused.
+struct MapKey<'k>(&'k mut String);
+
+impl MapKey<'_> {
+    fn text(self, s: &str) -> Result<(), Error> {
+        self.0.push_str(s);
+        Ok(())
+    }
+}
+
+impl ser::Serializer for MapKey<'_> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Impossible<(), Error>;
+    type SerializeTuple = Impossible<(), Error>;
+    type SerializeTupleStruct = Impossible<(), Error>;
+    type SerializeTupleVariant = Impossible<(), Error>;
+    type SerializeMap = Impossible<(), Error>;
+    type SerializeStruct = Impossible<(), Error>;
+    type SerializeStructVariant = Impossible<(), Error>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), Error> {
+        self.text(if v { "true" } else { "false" })
+    }
+    key_as_text!(
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_i128: i128,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_u128: u128
+    );
+    fn serialize_f32(self, v: f32) -> Result<(), Error> {
+        if !v.is_finite() {
+            return Err(Error("float key must be finite (got NaN or +/-inf)".into()));
+        }
+        self.text(zmij::Buffer::new().format_finite(v))
+    }
+    fn serialize_f64(self, v: f64) -> Result<(), Error> {
+        if !v.is_finite() {
+            return Err(Error("float key must be finite (got NaN or +/-inf)".into()));
+        }
+        self.text(zmij::Buffer::new().format_finite(v))
+    }
+    fn serialize_char(self, v: char) -> Result<(), Error> {
+        self.0.push(v);
+        Ok(())
+    }
+    fn serialize_str(self, v: &str) -> Result<(), Error> {
+        self.text(v)
+    }
+    fn serialize_bytes(self, _v: &[u8]) -> Result<(), Error> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_none(self) -> Result<(), Error> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, _value: &T) -> Result<(), Error> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_unit(self) -> Result<(), Error> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), Error> {
+        self.text(variant)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _value: &T,
+    ) -> Result<(), Error> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Impossible<(), Error>, Error> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_tuple(self, _len: usize) -> Result<Impossible<(), Error>, Error> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Impossible<(), Error>, Error> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Impossible<(), Error>, Error> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Impossible<(), Error>, Error> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Impossible<(), Error>, Error> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Impossible<(), Error>, Error> {
+        Err(key_must_be_a_string())
+    }
+    fn collect_str<T: Display + ?Sized>(self, value: &T) -> Result<(), Error> {
+        use std::fmt::Write;
+        write!(self.0, "{value}").map_err(|_| Error("a key failed to format".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde::Serialize;
+    use std::collections::BTreeMap;
+
+    /// The bytes the sink wrote before: the body through `to_value`, its entries after the tag.
+    fn reference<T: Serialize>(tag: &str, body: &T) -> String {
+        let v = serde_json::to_value(body).unwrap();
+        let mut s = format!("{{\"event\":{}", serde_json::to_string(tag).unwrap());
+        if let serde_json::Value::Object(m) = v {
+            for (k, v) in m {
+                s.push(',');
+                s.push_str(&serde_json::to_string(&k).unwrap());
+                s.push(':');
+                s.push_str(&serde_json::to_string(&v).unwrap());
+            }
+        }
+        s.push('}');
+        s
+    }
+
+    fn ours<T: Serialize>(tag: &str, body: &T) -> String {
+        let mut b = JsonBuf::new();
+        write_tagged(&mut b, tag, body).unwrap();
+        String::from_utf8(b.bytes).unwrap()
+    }
+
+    /// Entries serialized as a map in the order given, repeats included.
+    #[derive(Debug, Clone)]
+    struct Entries(Vec<(String, Node)>);
+
+    impl Serialize for Entries {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+        }
+    }
+
+    #[derive(Debug, Clone, Serialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Kind {
+        Plain,
+        Wrapped(u8),
+        Pair(i16, String),
+        Shaped { zeta: bool, alpha: Option<f32> },
+    }
+
+    /// Fields declared out of key order, of every kind the events use.
+    #[derive(Debug, Clone, Serialize)]
+    struct Node {
+        zulu: u64,
+        flow: u32,
+        alpha: Option<String>,
+        mike: f64,
+        kind: Kind,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        bravo: Vec<Entries>,
+        charlie: [i32; 2],
+        ts: f32,
+        #[serde(rename = "type")]
+        kind_name: char,
+        counts: BTreeMap<u16, u8>,
+    }
+
+    fn kind() -> impl Strategy<Value = Kind> {
+        prop_oneof![
+            Just(Kind::Plain),
+            any::<u8>().prop_map(Kind::Wrapped),
+            (any::<i16>(), ".{0,6}").prop_map(|(a, b)| Kind::Pair(a, b)),
+            (any::<bool>(), any::<Option<f32>>())
+                .prop_map(|(zeta, alpha)| Kind::Shaped { zeta, alpha }),
+        ]
+    }
+
+    fn leaf() -> impl Strategy<Value = Node> {
+        (
+            any::<u64>(),
+            any::<u32>(),
+            any::<Option<String>>(),
+            any::<u64>().prop_map(f64::from_bits),
+            kind(),
+            any::<[i32; 2]>(),
+            any::<f32>(),
+            any::<char>(),
+            prop::collection::btree_map(any::<u16>(), any::<u8>(), 0..4),
+        )
+            .prop_map(
+                |(zulu, flow, alpha, mike, kind, charlie, ts, kind_name, counts)| Node {
+                    zulu,
+                    flow,
+                    alpha,
+                    mike,
+                    kind,
+                    bravo: Vec::new(),
+                    charlie,
+                    ts,
+                    kind_name,
+                    counts,
+                },
+            )
+    }
+
+    fn node() -> impl Strategy<Value = Node> {
+        leaf().prop_recursive(3, 24, 4, |inner| {
+            (
+                leaf(),
+                prop::collection::vec(
+                    prop::collection::vec(("[a-z\"\\\\]{0,3}", inner), 0..4).prop_map(Entries),
+                    0..3,
+                ),
+            )
+                .prop_map(|(mut n, bravo)| {
+                    n.bravo = bravo;
+                    n
+                })
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn objects_come_out_as_to_value_writes_them(n in node()) {
+            prop_assert_eq!(ours("flow", &n), reference("flow", &n));
+            let mut b = JsonBuf::new();
+            write(&mut b, &n).unwrap();
+            prop_assert_eq!(
+                String::from_utf8(b.bytes).unwrap(),
+                serde_json::to_string(&serde_json::to_value(&n).unwrap()).unwrap()
+            );
+        }
+
+        #[test]
+        fn the_top_level_flow_can_be_left_open(n in node(), id in any::<u32>()) {
+            let mut b = JsonBuf::with_fixups();
+            write_tagged(&mut b, "x", &n).unwrap();
+            let mut out = Vec::new();
+            crate::report::jsonw::splice(&mut out, &b.bytes, b.fixups.as_deref().unwrap(), |_| id);
+            let mut expected = n.clone();
+            expected.flow = id;
+            prop_assert_eq!(String::from_utf8(out).unwrap(), reference("x", &expected));
+        }
+    }
+
+    #[test]
+    fn bodies_that_are_not_objects_carry_only_the_tag() {
+        for body in [
+            serde_json::json!(3),
+            serde_json::json!([1, 2]),
+            serde_json::Value::Null,
+        ] {
+            assert_eq!(ours("stats", &body), reference("stats", &body));
+        }
+        assert_eq!(
+            ours("k", &Kind::Wrapped(3)),
+            reference("k", &Kind::Wrapped(3))
+        );
+        let pair = Kind::Pair(-1, "x".into());
+        assert_eq!(ours("k", &pair), reference("k", &pair));
+        let shaped = Kind::Shaped {
+            zeta: true,
+            alpha: Some(0.1),
+        };
+        assert_eq!(ours("k", &shaped), reference("k", &shaped));
+    }
+}
