@@ -387,6 +387,9 @@ impl Engine {
             );
             app = frame_app_info(&report, &frame_tls);
             session_event = t.conv.session.take_ready();
+            if session_event.is_some() {
+                t.conv.session.shed();
+            }
             let after = t.buffered();
             self.buffered_total = (self.buffered_total + after).saturating_sub(before);
         }

@@ -4,9 +4,16 @@
 //! issuer, serial, validity, SAN, SHA-256 of the DER) plus the key and signature algorithm, and
 //! never fails: a certificate that does not parse is still listed, by its hash, with `error`
 //! saying why, since the bytes on the wire are a fact worth reporting.
+//!
+//! Servers send the same chain to every client, so each thread keeps the summaries of the
+//! certificates it saw last (a bounded cache keyed by the whole DER): a busy capture parses
+//! and hashes each distinct certificate once, not once per handshake.
 
-use std::fmt::Write;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
 
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use sha2::{Digest, Sha256};
 use x509_parser::objects::{oid_registry, oid2sn};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
@@ -17,11 +24,31 @@ use super::CertSummary;
 
 /// Lowercase hex of `bytes`, no separators.
 pub fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        let _ = write!(s, "{b:02x}");
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0xf)]));
     }
     s
+}
+
+/// Certificates whose summaries a thread keeps.
+const CACHE_ENTRIES: usize = 512;
+/// Certificates larger than this are summarised afresh each time, not kept.
+const CACHE_MAX_DER: usize = 16 * 1024;
+
+/// Recently summarised certificates by the hash of their DER; the DER itself is kept to rule
+/// out collisions.
+#[derive(Default)]
+struct Cache {
+    entries: FxHashMap<u64, (Box<[u8]>, CertSummary)>,
+    /// Hashes in the order they were added, oldest first.
+    order: VecDeque<u64>,
+}
+
+thread_local! {
+    static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
 }
 
 fn rfc3339(t: ASN1Time) -> String {
@@ -102,8 +129,39 @@ fn san_entries(cert: &X509Certificate<'_>) -> Vec<String> {
         .collect()
 }
 
-/// Summarises one DER certificate.
+/// Summarises one DER certificate (from this thread's cache when it was seen lately).
 pub fn summarize(der: &[u8]) -> CertSummary {
+    if der.len() > CACHE_MAX_DER {
+        return summarize_uncached(der);
+    }
+    let h = FxBuildHasher.hash_one(der);
+    let hit = CACHE.with(|c| {
+        c.borrow()
+            .entries
+            .get(&h)
+            .filter(|(d, _)| **d == *der)
+            .map(|(_, s)| s.clone())
+    });
+    if let Some(s) = hit {
+        return s;
+    }
+    let s = summarize_uncached(der);
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.entries.len() >= CACHE_ENTRIES
+            && let Some(old) = c.order.pop_front()
+        {
+            c.entries.remove(&old);
+        }
+        if c.entries.insert(h, (der.into(), s.clone())).is_none() {
+            c.order.push_back(h);
+        }
+    });
+    s
+}
+
+/// Summarises one DER certificate by parsing it.
+fn summarize_uncached(der: &[u8]) -> CertSummary {
     let sha256 = hex(&Sha256::digest(der));
     match X509Certificate::from_der(der) {
         Ok((_, cert)) => CertSummary {
@@ -165,6 +223,28 @@ mod tests {
         assert_eq!(s.signature_algorithm, "ecdsa-with-SHA256");
         assert_eq!(s.sha256, hex(&Sha256::digest(&der)));
         assert_eq!(subject_cn(&der).as_deref(), Some("localhost"));
+    }
+
+    #[test]
+    fn a_cached_summary_is_the_summary() {
+        let der = make_cert();
+        let first = summarize(&der);
+        assert_eq!(summarize(&der), first);
+        assert_eq!(summarize_uncached(&der), first);
+        // Other certificates push it out without changing any answer.
+        for i in 0..CACHE_ENTRIES + 3 {
+            let mut other = b"\x30\x03\x02\x01".to_vec();
+            other.extend_from_slice(&i.to_be_bytes());
+            assert_eq!(summarize(&other), summarize_uncached(&other));
+        }
+        CACHE.with(|c| assert!(c.borrow().entries.len() <= CACHE_ENTRIES));
+        assert_eq!(summarize(&der), first);
+    }
+
+    #[test]
+    fn hex_is_lowercase_pairs() {
+        assert_eq!(hex(&[0x00, 0xa1, 0xff, 0x10]), "00a1ff10");
+        assert_eq!(hex(&[]), "");
     }
 
     #[test]

@@ -8,8 +8,6 @@
 //! sorted cipher list; `c` = the same of the sorted extension list (SNI and ALPN left out),
 //! followed by `_` and the signature algorithms in wire order.
 
-use std::fmt::Write;
-
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
@@ -18,13 +16,14 @@ use super::hello::{
     ClientHello, EXT_ALPN, EXT_SERVER_NAME, ExtensionsBlock, ServerHello, not_grease,
 };
 
-fn join_dec<T: std::fmt::Display>(values: impl Iterator<Item = T>) -> String {
+fn join_dec<T: itoa::Integer>(values: impl Iterator<Item = T>) -> String {
     let mut s = String::new();
+    let mut b = itoa::Buffer::new();
     for (i, v) in values.enumerate() {
         if i > 0 {
             s.push('-');
         }
-        let _ = write!(s, "{v}");
+        s.push_str(b.format(v));
     }
     s
 }
@@ -35,16 +34,16 @@ pub fn ja3_string(ch: &ClientHello) -> String {
     let head = format!(
         "{},{},",
         ch.version,
-        join_dec(ch.ciphers.iter().filter(|c| not_grease(c)))
+        join_dec(ch.ciphers.iter().copied().filter(not_grease))
     );
     if ch.extensions_block == ExtensionsBlock::Truncated {
         return head;
     }
     format!(
         "{head}{},{},{}",
-        join_dec(ch.extensions.iter().filter(|c| not_grease(c))),
-        join_dec(ch.groups.iter().filter(|c| not_grease(c))),
-        join_dec(ch.point_formats.iter()),
+        join_dec(ch.extensions.iter().copied().filter(not_grease)),
+        join_dec(ch.groups.iter().copied().filter(not_grease)),
+        join_dec(ch.point_formats.iter().copied()),
     )
 }
 
@@ -59,7 +58,7 @@ pub fn ja3s_string(sh: &ServerHello) -> String {
         "{},{},{}",
         sh.version,
         sh.cipher,
-        join_dec(sh.extensions.iter().filter(|c| not_grease(c))),
+        join_dec(sh.extensions.iter().copied().filter(not_grease)),
     )
 }
 
@@ -94,12 +93,15 @@ fn ja4_hash(s: &str) -> String {
 }
 
 fn hex4_list(values: impl Iterator<Item = u16>) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::new();
     for (i, v) in values.enumerate() {
         if i > 0 {
             s.push(',');
         }
-        let _ = write!(s, "{v:04x}");
+        for shift in [12, 8, 4, 0] {
+            s.push(char::from(HEX[usize::from((v >> shift) & 0xf)]));
+        }
     }
     s
 }

@@ -556,6 +556,18 @@ impl SessionBuilder {
         Some(Box::new(s))
     }
 
+    /// Once the summary was reported nothing the builder holds is read again (the dissector
+    /// only tells it facts, and a reported session is never reported twice): frees it all,
+    /// keeping only that fact, so a flow that lingers after its handshake costs little.
+    pub fn shed(&mut self) {
+        if self.reported {
+            *self = SessionBuilder {
+                reported: true,
+                ..SessionBuilder::default()
+            };
+        }
+    }
+
     /// Raw material for verification (chains, randoms, transcript).
     pub fn evidence(&self) -> &Evidence {
         &self.evidence

@@ -22,6 +22,7 @@ const CHUNK: usize = 64 * 1024;
 pub struct JsonLines<W: Write> {
     out: W,
     buf: JsonBuf,
+    scratch: sorted::Scratch,
 }
 
 impl<W: Write> JsonLines<W> {
@@ -29,6 +30,7 @@ impl<W: Write> JsonLines<W> {
         JsonLines {
             out,
             buf: JsonBuf::new(),
+            scratch: sorted::Scratch::default(),
         }
     }
 }
@@ -146,17 +148,17 @@ pub fn write_packet(b: &mut JsonBuf, p: &PacketEvent) {
 }
 
 /// Writes one event as a line into `b`; `Ok(false)` for events JSON Lines leaves out.
-pub fn write_event(b: &mut JsonBuf, ev: &Event) -> io::Result<bool> {
+pub fn write_event(b: &mut JsonBuf, sc: &mut sorted::Scratch, ev: &Event) -> io::Result<bool> {
     let summary = match ev {
         Event::Packet(p) => {
             write_packet(b, p);
             Ok(())
         }
         Event::Other(_) => return Ok(false),
-        Event::Malformed(m) => sorted::write_tagged(b, "malformed", m),
-        Event::TlsHandshake(t) => sorted::write_tagged(b, "tls_handshake", t.as_ref()),
-        Event::Flow(f) => sorted::write_tagged(b, "flow", f.as_ref()),
-        Event::Stats(s) => sorted::write_tagged(b, "stats", s),
+        Event::Malformed(m) => sorted::write_tagged(b, sc, "malformed", m),
+        Event::TlsHandshake(t) => sorted::write_tagged(b, sc, "tls_handshake", t.as_ref()),
+        Event::Flow(f) => sorted::write_tagged(b, sc, "flow", f.as_ref()),
+        Event::Stats(s) => sorted::write_tagged(b, sc, "stats", s),
     };
     summary.map_err(io::Error::other)?;
     b.byte(b'\n');
@@ -165,7 +167,7 @@ pub fn write_event(b: &mut JsonBuf, ev: &Event) -> io::Result<bool> {
 
 impl<W: Write> Sink for JsonLines<W> {
     fn emit(&mut self, ev: &Event) -> io::Result<()> {
-        write_event(&mut self.buf, ev)?;
+        write_event(&mut self.buf, &mut self.scratch, ev)?;
         if self.buf.bytes.len() >= CHUNK {
             self.out.write_all(&self.buf.bytes)?;
             self.buf.clear();

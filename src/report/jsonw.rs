@@ -109,8 +109,17 @@ impl JsonBuf {
     #[inline]
     pub fn escaped(&mut self, s: &str) {
         let b = s.as_bytes();
-        let mut start = 0;
-        for (i, &c) in b.iter().enumerate() {
+        match first_to_escape(b) {
+            None => self.bytes.extend_from_slice(b),
+            Some(at) => self.escaped_from(b, at),
+        }
+    }
+
+    /// The slow path of `escaped`: `b[at]` is the first byte that needs an escape.
+    fn escaped_from(&mut self, b: &[u8], at: usize) {
+        self.bytes.extend_from_slice(&b[..at]);
+        let mut start = at;
+        for (i, &c) in b.iter().enumerate().skip(at) {
             let e = if c < 0x80 { ESCAPE[c as usize] } else { 0 };
             if e == 0 {
                 continue;
@@ -153,10 +162,66 @@ impl JsonBuf {
                     self.u64(u64::from(*b));
                 }
             }
-            IpAddr::V6(v6) => {
-                use std::io::Write;
-                // Display never fails writing into a Vec.
-                let _ = write!(self.bytes, "{v6}");
+            IpAddr::V6(v6) => self.ipv6_text(v6),
+        }
+    }
+
+    /// RFC 5952 text, as `Ipv6Addr`'s `Display` writes it: `::ffff:a.b.c.d` for IPv4-mapped
+    /// addresses, otherwise lowercase groups without leading zeros and the first longest run
+    /// of two or more zero groups as `::`.
+    fn ipv6_text(&mut self, v6: &std::net::Ipv6Addr) {
+        if let Some(v4) = v6.to_ipv4_mapped() {
+            self.bytes.extend_from_slice(b"::ffff:");
+            self.ip_text(&IpAddr::V4(v4));
+            return;
+        }
+        let g = v6.segments();
+        let (mut best, mut best_len, mut run, mut run_len) = (0, 0, 0, 0);
+        for (i, &x) in g.iter().enumerate() {
+            if x == 0 {
+                if run_len == 0 {
+                    run = i;
+                }
+                run_len += 1;
+                if run_len > best_len {
+                    best = run;
+                    best_len = run_len;
+                }
+            } else {
+                run_len = 0;
+            }
+        }
+        let hex_group = |out: &mut Vec<u8>, x: u16| {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let mut started = false;
+            for shift in [12, 8, 4, 0] {
+                let d = (x >> shift) & 0xf;
+                if d != 0 || started || shift == 0 {
+                    out.push(HEX[usize::from(d)]);
+                    started = true;
+                }
+            }
+        };
+        if best_len > 1 {
+            for (i, &x) in g[..best].iter().enumerate() {
+                if i > 0 {
+                    self.bytes.push(b':');
+                }
+                hex_group(&mut self.bytes, x);
+            }
+            self.bytes.extend_from_slice(b"::");
+            for (i, &x) in g[best + best_len..].iter().enumerate() {
+                if i > 0 {
+                    self.bytes.push(b':');
+                }
+                hex_group(&mut self.bytes, x);
+            }
+        } else {
+            for (i, &x) in g.iter().enumerate() {
+                if i > 0 {
+                    self.bytes.push(b':');
+                }
+                hex_group(&mut self.bytes, x);
             }
         }
     }
@@ -169,6 +234,34 @@ impl JsonBuf {
             Some(f) => f.push((self.bytes.len(), id)),
         }
     }
+}
+
+/// Where the first byte of `b` that JSON must escape is, if any; eight bytes at a time.
+#[inline]
+fn first_to_escape(b: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        // The classic zero-byte tests: a high bit survives where a byte is below 0x20, or
+        // equal to a quote or a backslash (possibly also next to one: the exact scan below
+        // decides).
+        let y = x ^ (LO * u64::from(b'"'));
+        let z = x ^ (LO * u64::from(b'\\'));
+        let hits = (x.wrapping_sub(LO * 0x20) & !x)
+            | (y.wrapping_sub(LO) & !y)
+            | (z.wrapping_sub(LO) & !z);
+        if hits & HI != 0 {
+            break;
+        }
+        at += 8;
+    }
+    b[at..]
+        .iter()
+        .position(|&c| c < 0x80 && ESCAPE[c as usize] != 0)
+        .map(|i| at + i)
 }
 
 /// Writes `bytes` to `out` with each open flow id of `fixups` (offsets into `bytes`, in order)
@@ -268,6 +361,13 @@ mod tests {
         }
 
         #[test]
+        fn strings_full_of_escapes_escape_as_serde_json(s in "[\"\\\\\\x00-\\x1fa-z\\x7f\u{e9}\u{20ac}]{0,40}") {
+            let mut b = JsonBuf::new();
+            b.str(&s);
+            prop_assert_eq!(String::from_utf8(b.bytes).unwrap(), serde(&s));
+        }
+
+        #[test]
         fn floats_format_as_serde_json(bits in any::<u64>()) {
             let v = f64::from_bits(bits);
             let mut b = JsonBuf::new();
@@ -281,7 +381,9 @@ mod tests {
             for s in seg.iter_mut().take(zeros) {
                 *s = 0;
             }
-            for ip in [IpAddr::from(v4), IpAddr::from(seg), IpAddr::from(v6)] {
+            let mapped = std::net::Ipv4Addr::from(v4).to_ipv6_mapped();
+            let ends = [0, 0, 0, 0, 0, 0, seg[6], seg[7]];
+            for ip in [IpAddr::from(v4), IpAddr::from(seg), IpAddr::from(v6), IpAddr::from(mapped), IpAddr::from(ends)] {
                 let mut b = JsonBuf::new();
                 b.ip(&ip);
                 prop_assert_eq!(String::from_utf8(b.bytes).unwrap(), serde(ip));

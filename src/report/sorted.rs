@@ -41,20 +41,34 @@ fn key_must_be_a_string() -> Error {
     Error("key must be a string".into())
 }
 
+/// Buffers a serializer reuses from one event to the next.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// Fields of the objects being written, innermost last.
+    fields: Vec<Field>,
+    /// Map keys of the objects being written.
+    keys: String,
+    /// Where an ending object's values are moved while it is put in order.
+    bytes: Vec<u8>,
+    /// The order of an ending object's fields.
+    order: Vec<usize>,
+    /// Text of a `Display` value being written.
+    text: String,
+}
+
 /// Writes `{"event":<tag>, ...body's fields in key order}`, as serializing the body to a
 /// `serde_json::Value` and emitting its entries after the tag did. A body that is not an
 /// object gives `{"event":<tag>}`.
 pub fn write_tagged<T: Serialize + ?Sized>(
     out: &mut JsonBuf,
+    scratch: &mut Scratch,
     tag: &str,
     body: &T,
 ) -> Result<(), Error> {
     let start = out.bytes.len();
     let mut s = Sorted {
         out,
-        fields: Vec::new(),
-        keys: String::new(),
-        scratch: Vec::new(),
+        sc: scratch,
         depth: 0,
         tag: Some(tag),
     };
@@ -73,13 +87,15 @@ pub fn write_tagged<T: Serialize + ?Sized>(
 }
 
 /// Writes `value` as `to_value` then `to_writer` would.
-pub fn write<T: Serialize + ?Sized>(out: &mut JsonBuf, value: &T) -> Result<(), Error> {
+pub fn write<T: Serialize + ?Sized>(
+    out: &mut JsonBuf,
+    scratch: &mut Scratch,
+    value: &T,
+) -> Result<(), Error> {
     let start = out.bytes.len();
     let mut s = Sorted {
         out,
-        fields: Vec::new(),
-        keys: String::new(),
-        scratch: Vec::new(),
+        sc: scratch,
         depth: 0,
         tag: None,
     };
@@ -106,12 +122,7 @@ struct Field {
 
 pub struct Sorted<'a> {
     out: &'a mut JsonBuf,
-    /// Fields of the objects being written, innermost last.
-    fields: Vec<Field>,
-    /// Map keys of the objects being written.
-    keys: String,
-    /// Where an ending object's values are moved while it is put in order.
-    scratch: Vec<u8>,
+    sc: &'a mut Scratch,
     /// Objects and arrays open.
     depth: usize,
     /// The top-level object's first key's value (`"event"`), until written.
@@ -122,7 +133,7 @@ impl<'a> Sorted<'a> {
     fn key_str(&self, k: Key) -> &str {
         match k {
             Key::Static(s) => s,
-            Key::Owned(a, b) => &self.keys[a..b],
+            Key::Owned(a, b) => &self.sc.keys[a..b],
         }
     }
 
@@ -155,8 +166,8 @@ impl<'a> Sorted<'a> {
         self.depth += 1;
         Object {
             start: self.out.bytes.len(),
-            base: self.fields.len(),
-            key_base: self.keys.len(),
+            base: self.sc.fields.len(),
+            key_base: self.sc.keys.len(),
             pending_key: None,
             tag,
         }
@@ -165,23 +176,29 @@ impl<'a> Sorted<'a> {
     /// Ends an object: rewrites its values from `o.start` as `{"key":value,...}` in key order.
     fn end_object(&mut self, o: Object<'a>) {
         self.depth -= 1;
-        let mut order: Vec<usize> = (o.base..self.fields.len()).collect();
-        order.sort_by(|&a, &b| {
-            self.key_str(self.fields[a].key)
-                .cmp(self.key_str(self.fields[b].key))
-        });
+        let sc = &mut *self.sc;
+        let fields = &sc.fields;
+        let keys = &sc.keys;
+        let key = |i: usize| match fields[i].key {
+            Key::Static(s) => s,
+            Key::Owned(a, b) => &keys[a..b],
+        };
+        sc.order.clear();
+        sc.order.extend(o.base..fields.len());
+        sc.order.sort_by(|&a, &b| key(a).cmp(key(b)));
         // A repeated key keeps its last value (BTreeMap::insert); the sort is stable.
-        let mut kept: Vec<usize> = Vec::with_capacity(order.len());
-        for i in order {
-            if let Some(&last) = kept.last()
-                && self.key_str(self.fields[last].key) == self.key_str(self.fields[i].key)
-            {
-                kept.pop();
+        let mut kept = 0;
+        for j in 0..sc.order.len() {
+            let i = sc.order[j];
+            if kept > 0 && key(sc.order[kept - 1]) == key(i) {
+                kept -= 1;
             }
-            kept.push(i);
+            sc.order[kept] = i;
+            kept += 1;
         }
-        self.scratch.clear();
-        self.scratch.extend_from_slice(&self.out.bytes[o.start..]);
+        sc.order.truncate(kept);
+        sc.bytes.clear();
+        sc.bytes.extend_from_slice(&self.out.bytes[o.start..]);
         self.out.bytes.truncate(o.start);
         self.out.byte(b'{');
         let mut first = true;
@@ -190,15 +207,15 @@ impl<'a> Sorted<'a> {
             self.out.str(tag);
             first = false;
         }
-        for i in kept {
-            let f = self.fields[i];
+        for &i in &self.sc.order {
+            let f = self.sc.fields[i];
             if !first {
                 self.out.byte(b',');
             }
             first = false;
             let key = match f.key {
                 Key::Static(s) => s,
-                Key::Owned(a, b) => &self.keys[a..b],
+                Key::Owned(a, b) => &self.sc.keys[a..b],
             };
             self.out.str(key);
             self.out.byte(b':');
@@ -207,12 +224,12 @@ impl<'a> Sorted<'a> {
                 None => self
                     .out
                     .bytes
-                    .extend_from_slice(&self.scratch[f.val.0..f.val.1]),
+                    .extend_from_slice(&self.sc.bytes[f.val.0..f.val.1]),
             }
         }
         self.out.byte(b'}');
-        self.fields.truncate(o.base);
-        self.keys.truncate(o.key_base);
+        self.sc.fields.truncate(o.base);
+        self.sc.keys.truncate(o.key_base);
     }
 
     fn field<T: Serialize + ?Sized>(
@@ -235,7 +252,7 @@ impl<'a> Sorted<'a> {
         if flow.is_some() {
             self.out.bytes.truncate(o.start + a);
         }
-        self.fields.push(Field {
+        self.sc.fields.push(Field {
             key,
             val: (a, if flow.is_some() { a } else { b }),
             flow,
@@ -511,7 +528,10 @@ impl<'s, 'a> ser::Serializer for &'s mut Sorted<'a> {
         Ok(Compound::VariantObject(self, o))
     }
     fn collect_str<T: Display + ?Sized>(self, value: &T) -> Result<(), Error> {
-        self.out.str(&value.to_string());
+        use std::fmt::Write;
+        self.sc.text.clear();
+        write!(self.sc.text, "{value}").map_err(|_| Error("a value failed to format".into()))?;
+        self.out.str(&self.sc.text);
         Ok(())
     }
 }
@@ -566,9 +586,9 @@ impl ser::SerializeMap for Compound<'_, '_> {
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
         match self {
             Compound::Object(ser, o) => {
-                let a = ser.keys.len();
-                key.serialize(MapKey(&mut ser.keys))?;
-                o.pending_key = Some(Key::Owned(a, ser.keys.len()));
+                let a = ser.sc.keys.len();
+                key.serialize(MapKey(&mut ser.sc.keys))?;
+                o.pending_key = Some(Key::Owned(a, ser.sc.keys.len()));
                 Ok(())
             }
             _ => Err(Error("a map key outside a map".into())),
@@ -797,7 +817,7 @@ mod tests {
 
     fn ours<T: Serialize>(tag: &str, body: &T) -> String {
         let mut b = JsonBuf::new();
-        write_tagged(&mut b, tag, body).unwrap();
+        write_tagged(&mut b, &mut Scratch::default(), tag, body).unwrap();
         String::from_utf8(b.bytes).unwrap()
     }
 
@@ -896,7 +916,7 @@ mod tests {
         fn objects_come_out_as_to_value_writes_them(n in node()) {
             prop_assert_eq!(ours("flow", &n), reference("flow", &n));
             let mut b = JsonBuf::new();
-            write(&mut b, &n).unwrap();
+            write(&mut b, &mut Scratch::default(), &n).unwrap();
             prop_assert_eq!(
                 String::from_utf8(b.bytes).unwrap(),
                 serde_json::to_string(&serde_json::to_value(&n).unwrap()).unwrap()
@@ -906,7 +926,7 @@ mod tests {
         #[test]
         fn the_top_level_flow_can_be_left_open(n in node(), id in any::<u32>()) {
             let mut b = JsonBuf::with_fixups();
-            write_tagged(&mut b, "x", &n).unwrap();
+            write_tagged(&mut b, &mut Scratch::default(), "x", &n).unwrap();
             let mut out = Vec::new();
             crate::report::jsonw::splice(&mut out, &b.bytes, b.fixups.as_deref().unwrap(), |_| id);
             let mut expected = n.clone();
