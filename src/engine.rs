@@ -185,7 +185,7 @@ impl Engine {
         }
         if let Some(t) = flow.app.tls.as_mut() {
             self.adjust_buffered(-(t.buffered() as isize));
-            if let Some(s) = t.conv.session.take_final() {
+            if let Some(s) = t.conv.session.take().and_then(|mut b| b.take_final()) {
                 self.stats.tls_handshakes += 1;
                 self.events.push_back(Event::TlsHandshake(s));
             }
@@ -386,9 +386,10 @@ impl Engine {
                 },
             );
             app = frame_app_info(&report, &frame_tls);
-            session_event = t.conv.session.take_ready();
+            session_event = t.conv.session.as_mut().and_then(|b| b.take_ready());
             if session_event.is_some() {
-                t.conv.session.shed();
+                // Reported: nothing the builder holds is needed again.
+                t.conv.session = None;
             }
             let after = t.buffered();
             self.buffered_total = (self.buffered_total + after).saturating_sub(before);

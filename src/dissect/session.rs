@@ -549,23 +549,12 @@ impl SessionBuilder {
     }
 
     fn report(&mut self) -> Option<Box<TlsSession>> {
+        // A session is reported once (`reported`), so its parts move into the summary.
         self.reported = true;
-        let mut s = self.s.clone();
-        s.details = Some(Box::new(self.details.clone()));
-        s.evidence = Some(Box::new(self.evidence.clone()));
+        let mut s = std::mem::take(&mut self.s);
+        s.details = Some(Box::new(std::mem::take(&mut self.details)));
+        s.evidence = Some(Box::new(std::mem::take(&mut self.evidence)));
         Some(Box::new(s))
-    }
-
-    /// Once the summary was reported nothing the builder holds is read again (the dissector
-    /// only tells it facts, and a reported session is never reported twice): frees it all,
-    /// keeping only that fact, so a flow that lingers after its handshake costs little.
-    pub fn shed(&mut self) {
-        if self.reported {
-            *self = SessionBuilder {
-                reported: true,
-                ..SessionBuilder::default()
-            };
-        }
     }
 
     /// Raw material for verification (chains, randoms, transcript).

@@ -89,7 +89,9 @@ pub struct TlsConversation {
     ccs_frame: [u64; 2],
     /// Handshake reassembly per side (client, server).
     hs: [Option<HsReassembly>; 2],
-    pub session: SessionBuilder,
+    /// The session summary being built; gone once reported (nothing it holds is read
+    /// again), so a flow that lingers after its handshake costs little.
+    pub session: Option<Box<SessionBuilder>>,
     /// Handshake messages abandoned for exceeding the size bound.
     pub oversized_messages: u64,
 }
@@ -222,9 +224,14 @@ fn sslv2_message(t: u8) -> Option<(&'static str, &'static str)> {
 impl TlsConversation {
     pub fn new(session: SessionBuilder) -> Self {
         TlsConversation {
-            session,
+            session: Some(Box::new(session)),
             ..TlsConversation::default()
         }
+    }
+
+    /// The session builder, while the session is not reported yet.
+    fn builder(&mut self) -> Option<&mut SessionBuilder> {
+        self.session.as_deref_mut()
     }
 
     /// The session version Wireshark has settled on, if any.
@@ -365,13 +372,17 @@ impl TlsConversation {
                 if self.version != Some(0x0304) && *ccs == 0 {
                     *ccs = ctx.frame;
                 }
-                self.session.change_cipher_spec(from_client);
+                if let Some(b) = self.builder() {
+                    b.change_cipher_spec(from_client);
+                }
             }
             21 => {
                 if len != 2 {
                     out.items.push("Encrypted Alert".into());
                     record.encrypted = true;
-                    self.session.alert(from_client, ctx.ts, None);
+                    if let Some(b) = self.builder() {
+                        b.alert(from_client, ctx.ts, None);
+                    }
                 } else {
                     let (level_snake, level) = names::alert_level(body[0]);
                     let (desc_snake, desc) = names::alert_description(body[1]);
@@ -381,8 +392,9 @@ impl TlsConversation {
                         level: level_snake,
                         description: desc_snake,
                     });
-                    self.session
-                        .alert(from_client, ctx.ts, Some((body[0], body[1])));
+                    if let Some(b) = self.builder() {
+                        b.alert(from_client, ctx.ts, Some((body[0], body[1])));
+                    }
                 }
             }
             22 => {
@@ -392,8 +404,9 @@ impl TlsConversation {
             }
             23 => {
                 out.items.push("Application Data".into());
-                self.session
-                    .application_data(from_client, ctx.ts, ctx.frame, len);
+                if let Some(b) = self.builder() {
+                    b.application_data(from_client, ctx.ts, ctx.frame, len);
+                }
             }
             // Heartbeat is not a TLS 1.3 record type.
             24 if version == 0x0304 => {}
@@ -412,7 +425,9 @@ impl TlsConversation {
                         record.encrypted = true;
                     }
                 }
-                self.session.heartbeat(from_client);
+                if let Some(b) = self.builder() {
+                    b.heartbeat(from_client);
+                }
             }
             _ => {}
         }
@@ -465,8 +480,9 @@ impl TlsConversation {
             if have + take > MAX_HANDSHAKE_MESSAGE {
                 // Too big to keep: give the message up and show the rest as its fragment.
                 self.oversized_messages += 1;
-                self.session
-                    .incomplete("a handshake message exceeded the reassembly bound");
+                if let Some(b) = self.builder() {
+                    b.incomplete("a handshake message exceeded the reassembly bound");
+                }
                 return false;
             }
             hs.data.extend_from_slice(&body[..take]);
@@ -484,7 +500,9 @@ impl TlsConversation {
             // 3. A new message that looks encrypted.
             out.items.push("Encrypted Handshake Message".into());
             messages.push("encrypted_handshake_message".into());
-            self.session.encrypted_handshake(from_client, ctx.ts);
+            if let Some(b) = self.builder() {
+                b.encrypted_handshake(from_client, ctx.ts);
+            }
             return true;
         }
         // 4. The remaining messages of the record.
@@ -556,9 +574,10 @@ impl TlsConversation {
         };
         out.items.push(shown.into());
         messages.push(snake.into());
-        if known.is_some() {
-            self.session
-                .handshake(dir.from_client, ctx.ts, msg_type, msg);
+        if known.is_some()
+            && let Some(b) = self.builder()
+        {
+            b.handshake(dir.from_client, ctx.ts, msg_type, msg);
         }
     }
 
@@ -597,9 +616,13 @@ impl TlsConversation {
                 record.messages = Some(vec![snake.into()]);
                 if msg_type == SSL2_HND_CLIENT_HELLO {
                     self.server = Some(ctx.dst);
-                    self.session.sslv2_client_hello(ctx.ts, body);
+                    if let Some(b) = self.builder() {
+                        b.sslv2_client_hello(ctx.ts, body);
+                    }
                 } else {
-                    self.session.sslv2_message(from_client, ctx.ts, snake);
+                    if let Some(b) = self.builder() {
+                        b.sslv2_message(from_client, ctx.ts, snake);
+                    }
                 }
             }
             _ => {
