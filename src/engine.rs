@@ -227,25 +227,34 @@ impl Engine {
         // A SYN with a new ISN on a known 4-tuple starts a new flow (Wireshark's
         // "TCP Port numbers reused").
         let mut reused = false;
-        if let Some(old) = self.table.get_mut(&key)
+        let mut slot = self.table.find(&key);
+        if let Some(s) = slot
+            && let Some(old) = self.table.flow(s)
             && old.tcp.syn_starts_new_conversation(dir, &seg)
         {
             if let Some(old) = self.table.remove(&key) {
                 self.end_flow(old, EndReason::Reused);
             }
             reused = true;
+            slot = None;
         }
-        let mut evicted = Vec::new();
-        if self.table.get_mut(&key).is_none() {
-            // A conversation that ended on this 4-tuple goes on, or is replaced (reused ports).
-            reused |= self
-                .table
-                .create(key, dir, &seg, FlowApp::default(), &mut evicted);
-        }
-        for f in evicted {
-            self.end_flow(f, EndReason::Evicted);
-        }
-        let Some(flow) = self.table.get_mut(&key) else {
+        let slot = match slot {
+            Some(s) => s,
+            None => {
+                // A conversation that ended on this 4-tuple goes on, or is replaced (reused
+                // ports).
+                let mut evicted = Vec::new();
+                let (s, r) =
+                    self.table
+                        .create_slot(key, dir, &seg, FlowApp::default(), &mut evicted);
+                reused |= r;
+                for f in evicted {
+                    self.end_flow(f, EndReason::Evicted);
+                }
+                s
+            }
+        };
+        let Some(flow) = self.table.flow(slot) else {
             return;
         };
 

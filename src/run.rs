@@ -98,7 +98,7 @@ pub fn run_with(
             engine.handle_tick(now);
         }
         for f in batch.frames() {
-            engine.handle_frame(&f.as_frame());
+            engine.handle_frame(&f);
             if !pump(&mut engine, sink.as_mut(), false)? {
                 closed = true;
                 break 'batches;

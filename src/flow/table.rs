@@ -9,15 +9,17 @@
 //! and ports starts a new flow that continues Wireshark's conversation, as Wireshark, which
 //! never forgets one, would number and label it. Each flow carries an application payload `A`
 //! (the engine's reassembly and dissector state), so this file knows nothing of TLS.
+//!
+//! Flows live in a slab (a vector of slots reused through a free list) and a hash index maps
+//! each key to its slot, so the index holds small entries and the table does not move flows
+//! when it grows; a flow's `Slot` stays valid until the flow is removed.
 
-use std::collections::VecDeque;
-
-use rustc_hash::FxHashMap;
+use std::collections::{HashMap, VecDeque};
 
 use super::conn::ConnState;
 use super::seq::SeqNumber;
 use super::tcp::{Connection, Segment};
-use super::{DirCounts, EndReason, FlowKey, FlowSummary, Handshake, LabelCounts};
+use super::{DirCounts, EndReason, FlowKey, FlowSummary, Handshake, KeyHash, LabelCounts};
 use crate::event::{Endpoint, FlowId, Timestamp};
 
 /// Bounds of the flow table, all in capture time.
@@ -206,16 +208,24 @@ struct Retired {
     serial: u64,
 }
 
+/// Where a flow sits in its table: valid until the flow is removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot(u32);
+
 /// Flows by key, with ids, expiry and a cap.
 #[derive(Debug)]
 pub struct FlowTable<A> {
     config: FlowTableConfig,
-    flows: FxHashMap<FlowKey, Flow<A>>,
+    /// Each live flow's slot, by key.
+    index: HashMap<FlowKey, u32, KeyHash>,
+    /// The flows; `None` slots are listed in `free`.
+    slots: Vec<Option<Flow<A>>>,
+    free: Vec<u32>,
     next_id: FlowId,
     /// Flows evicted to respect the cap.
     pub evicted: u64,
     /// Ended conversations' analysis state, oldest first in `retired_order`.
-    retired: FxHashMap<FlowKey, Retired>,
+    retired: HashMap<FlowKey, Retired, KeyHash>,
     /// Keys in the order they were retired; entries whose serial no longer matches the map
     /// are stale and skipped.
     retired_order: VecDeque<(u64, FlowKey)>,
@@ -226,10 +236,12 @@ impl<A> FlowTable<A> {
     pub fn new(config: FlowTableConfig) -> Self {
         FlowTable {
             config,
-            flows: FxHashMap::default(),
+            index: HashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
             next_id: 0,
             evicted: 0,
-            retired: FxHashMap::default(),
+            retired: HashMap::default(),
             retired_order: VecDeque::new(),
             next_serial: 0,
         }
@@ -274,11 +286,11 @@ impl<A> FlowTable<A> {
     }
 
     pub fn len(&self) -> usize {
-        self.flows.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.flows.is_empty()
+        self.index.is_empty()
     }
 
     /// Flows created so far.
@@ -286,13 +298,51 @@ impl<A> FlowTable<A> {
         u64::from(self.next_id)
     }
 
+    /// The slot of the flow with this key.
+    #[inline]
+    pub fn find(&self, key: &FlowKey) -> Option<Slot> {
+        self.index.get(key).map(|&i| Slot(i))
+    }
+
+    /// The flow in `slot` (`None` once it was removed).
+    #[inline]
+    pub fn flow(&mut self, slot: Slot) -> Option<&mut Flow<A>> {
+        self.slots.get_mut(slot.0 as usize).and_then(Option::as_mut)
+    }
+
     pub fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Flow<A>> {
-        self.flows.get_mut(key)
+        let slot = self.find(key)?;
+        self.flow(slot)
     }
 
     /// Removes a flow, for example when a new SYN reuses its ports.
     pub fn remove(&mut self, key: &FlowKey) -> Option<Flow<A>> {
-        self.flows.remove(key)
+        let i = self.index.remove(key)?;
+        let flow = self.slots.get_mut(i as usize)?.take();
+        self.free.push(i);
+        flow
+    }
+
+    /// Stores a new flow in a free slot.
+    fn insert(&mut self, flow: Flow<A>) -> Slot {
+        let key = flow.key;
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(flow);
+                i
+            }
+            None => {
+                self.slots.push(Some(flow));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.index.insert(key, i);
+        Slot(i)
+    }
+
+    /// The live flows.
+    fn iter(&self) -> impl Iterator<Item = &Flow<A>> {
+        self.slots.iter().flatten()
     }
 
     /// Creates a flow for segment `seg` from direction `dir`, choosing roles: the SYN's sender
@@ -309,7 +359,19 @@ impl<A> FlowTable<A> {
         app: A,
         evicted: &mut Vec<Flow<A>>,
     ) -> bool {
-        if self.flows.len() >= self.config.max_flows {
+        self.create_slot(key, dir, seg, app, evicted).1
+    }
+
+    /// `create`, also giving the new flow's slot.
+    pub fn create_slot(
+        &mut self,
+        key: FlowKey,
+        dir: usize,
+        seg: &Segment<'_>,
+        app: A,
+        evicted: &mut Vec<Flow<A>>,
+    ) -> (Slot, bool) {
+        if self.len() >= self.config.max_flows {
             self.evict(evicted);
         }
         let flags = seg.flags;
@@ -366,21 +428,19 @@ impl<A> FlowTable<A> {
             gap_bytes: [0; 2],
             app,
         };
-        self.flows.insert(key, flow);
-        reused
+        (self.insert(flow), reused)
     }
 
     /// Removes the least recently active eighth of the table (at least one flow).
     fn evict(&mut self, out: &mut Vec<Flow<A>>) {
-        let n = (self.flows.len() / 8).max(1);
-        let mut ages: Vec<(Timestamp, FlowKey)> =
-            self.flows.iter().map(|(k, f)| (f.last_ts, *k)).collect();
+        let n = (self.len() / 8).max(1);
+        let mut ages: Vec<(Timestamp, FlowKey)> = self.iter().map(|f| (f.last_ts, f.key)).collect();
         let nth = (n - 1).min(ages.len().saturating_sub(1));
         if !ages.is_empty() {
             ages.select_nth_unstable_by_key(nth, |a| a.0);
         }
         for (_, k) in ages.into_iter().take(n) {
-            if let Some(f) = self.flows.remove(&k) {
+            if let Some(f) = self.remove(&k) {
                 self.evicted += 1;
                 self.retire(&f);
                 out.push(f);
@@ -393,7 +453,7 @@ impl<A> FlowTable<A> {
     pub fn expire(&mut self, now: Timestamp) -> Vec<(Flow<A>, EndReason)> {
         let cfg = &self.config;
         let mut done: Vec<FlowKey> = Vec::new();
-        for (k, f) in &self.flows {
+        for f in self.iter() {
             let quiet = now.nanos_since(f.last_ts);
             let linger = if f.is_closed_cleanly() {
                 cfg.linger_ns
@@ -401,13 +461,10 @@ impl<A> FlowTable<A> {
                 cfg.unclean_linger_ns
             };
             if (f.is_closed() && quiet >= linger) || quiet >= cfg.idle_timeout_ns {
-                done.push(*k);
+                done.push(f.key);
             }
         }
-        let ended: Vec<Flow<A>> = done
-            .into_iter()
-            .filter_map(|k| self.flows.remove(&k))
-            .collect();
+        let ended: Vec<Flow<A>> = done.into_iter().filter_map(|k| self.remove(&k)).collect();
         for f in &ended {
             self.retire(f);
         }
@@ -430,7 +487,12 @@ impl<A> FlowTable<A> {
 
     /// Removes every flow, oldest id first (end of capture).
     pub fn drain(&mut self) -> Vec<Flow<A>> {
-        let mut all: Vec<Flow<A>> = self.flows.drain().map(|(_, f)| f).collect();
+        self.index.clear();
+        self.free.clear();
+        let mut all: Vec<Flow<A>> = std::mem::take(&mut self.slots)
+            .into_iter()
+            .flatten()
+            .collect();
         all.sort_by_key(|f| f.id);
         all
     }
