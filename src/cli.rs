@@ -99,6 +99,12 @@ pub struct Args {
           value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub max_flows: u64,
 
+    /// Worker threads dissecting flows (each flow stays on one); output is the same as with
+    /// one, unless a cap (--max-flows, reassembly memory) is reached.
+    #[arg(long = "threads", value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub threads: u64,
+
     /// Seconds of capture time after which a silent flow ends.
     #[arg(long = "idle-timeout", value_name = "SECONDS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
@@ -139,6 +145,8 @@ pub struct Config {
     pub engine: EngineConfig,
     pub output: Output,
     pub user: Option<String>,
+    /// Worker threads (`--threads`); 1 runs the engine on the pipeline thread itself.
+    pub threads: usize,
 }
 
 /// A usage error, reported with exit status 2.
@@ -219,6 +227,7 @@ impl Args {
             engine,
             output,
             user: self.user,
+            threads: self.threads as usize,
         })
     }
 }

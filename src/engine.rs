@@ -114,6 +114,11 @@ impl Engine {
         self.events.pop_front()
     }
 
+    /// Flows created so far; a flow created by a frame has this number, before it, as its id.
+    pub fn flows_created(&self) -> u64 {
+        self.table.created()
+    }
+
     /// Counters so far (flows and handshakes included).
     pub fn stats(&self) -> StatsEvent {
         let mut s = self.stats.clone();
@@ -124,13 +129,28 @@ impl Engine {
 
     /// Processes one frame.
     pub fn handle_frame(&mut self, frame: &Frame<'_>) {
-        self.stats.packets += 1;
-        self.stats.bytes += u64::from(frame.orig_len);
+        let rel_ns = self.clock(frame);
+        self.process(frame, rel_ns);
+    }
+
+    /// Advances capture time to `frame`: learns the capture's first timestamp, sweeps flows
+    /// when a second of capture time has passed, and returns the frame's time since the first
+    /// frame. A sharded run (`--threads`) clocks every engine with every frame, so all sweep
+    /// at the same frames as one engine would, and gives each frame to one engine to
+    /// `process`.
+    pub fn clock(&mut self, frame: &Frame<'_>) -> i64 {
         let first = *self.first_ts.get_or_insert(frame.ts);
         let rel_ns = i64::try_from(frame.ts.nanos_since(first)).unwrap_or(i64::MAX);
         if frame.ts.nanos_since(self.last_sweep) >= SWEEP_INTERVAL_NS {
             self.handle_tick(frame.ts);
         }
+        rel_ns
+    }
+
+    /// Decodes and dissects a frame already `clock`ed, `rel_ns` after the first frame.
+    pub fn process(&mut self, frame: &Frame<'_>, rel_ns: i64) {
+        self.stats.packets += 1;
+        self.stats.bytes += u64::from(frame.orig_len);
         match decode::decode(frame.linktype, frame.data, frame.orig_len) {
             Decoded::Tcp(p) => self.tcp(frame, rel_ns, &p),
             Decoded::Other(o) | Decoded::Truncated(o) => {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
-use crossbeam_channel::bounded;
+use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::capture::{self, Batch, QUEUE_BATCHES};
 use crate::cli::{Config, Output};
@@ -20,6 +20,7 @@ use crate::event::Event;
 use crate::report::Sink;
 use crate::report::human::Human;
 use crate::report::json::JsonLines;
+use crate::shard::Shards;
 
 /// How a run ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -90,32 +91,25 @@ pub fn run_with(
     let handle = capture::spawn(opened, tx, recycle_rx, stop.clone())
         .context("starting the capture thread")?;
     started(stop.clone());
-
     let mut engine = Engine::new(config.engine.clone());
-    let mut closed = false;
-    'batches: for mut batch in rx.iter() {
-        if let Some(now) = batch.tick {
-            engine.handle_tick(now);
-        }
-        for f in batch.frames() {
-            engine.handle_frame(&f);
-            if !pump(&mut engine, sink.as_mut(), false)? {
-                closed = true;
-                break 'batches;
-            }
-        }
-        // Live: show events as packets arrive rather than when a buffer fills.
-        if (live || batch.tick.is_some()) && !pump(&mut engine, sink.as_mut(), true)? {
-            closed = true;
-            break;
-        }
-        batch.clear();
-        let _ = recycle_tx.try_send(batch);
-    }
+
+    let (closed, engine_stats) = if config.threads > 1 {
+        let shards = Shards::start(
+            config.threads,
+            &config.engine,
+            sink.is_json_lines(),
+            rx,
+            recycle_tx,
+        )?;
+        let ended = shards.merge(sink.as_mut(), live, &stop)?;
+        (ended.closed, Some(ended.stats))
+    } else {
+        let closed = single(&mut engine, sink.as_mut(), rx, recycle_tx, live)?;
+        (closed, None)
+    };
     if closed {
         stop.store(true, Ordering::SeqCst);
     }
-    drop(rx);
     let report = handle
         .join()
         .map_err(|_| anyhow::anyhow!("the capture thread stopped unexpectedly"))?;
@@ -123,8 +117,13 @@ pub fn run_with(
         return Ok(Outcome::OutputClosed);
     }
 
-    engine.finish();
-    let mut stats = engine.stats();
+    let mut stats = match engine_stats {
+        Some(s) => s,
+        None => {
+            engine.finish();
+            engine.stats()
+        }
+    };
     stats.dropped_queue = report.dropped_queue;
     stats.received = report.records;
     if let Some((received, dropped, if_dropped)) = report.pcap_stats {
@@ -144,6 +143,35 @@ pub fn run_with(
         anyhow::bail!(err);
     }
     Ok(Outcome::Done)
+}
+
+/// The pipeline on this thread: every batch through one engine into the sink. `Ok(true)`
+/// when the reader closed stdout.
+fn single(
+    engine: &mut Engine,
+    sink: &mut dyn Sink,
+    rx: Receiver<Batch>,
+    recycle_tx: Sender<Batch>,
+    live: bool,
+) -> Result<bool> {
+    for mut batch in rx.iter() {
+        if let Some(now) = batch.tick {
+            engine.handle_tick(now);
+        }
+        for f in batch.frames() {
+            engine.handle_frame(&f);
+            if !pump(engine, sink, false)? {
+                return Ok(true);
+            }
+        }
+        // Live: show events as packets arrive rather than when a buffer fills.
+        if (live || batch.tick.is_some()) && !pump(engine, sink, true)? {
+            return Ok(true);
+        }
+        batch.clear();
+        let _ = recycle_tx.try_send(batch);
+    }
+    Ok(false)
 }
 
 /// Writes queued events (and flushes if asked); `Ok(false)` when the reader closed stdout.

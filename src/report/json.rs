@@ -182,6 +182,18 @@ impl<W: Write> Sink for JsonLines<W> {
         }
         self.out.flush()
     }
+
+    fn is_json_lines(&self) -> bool {
+        true
+    }
+
+    fn write_lines(&mut self, lines: &[u8]) -> io::Result<()> {
+        if !self.buf.bytes.is_empty() {
+            self.out.write_all(&self.buf.bytes)?;
+            self.buf.clear();
+        }
+        self.out.write_all(lines)
+    }
 }
 
 #[cfg(test)]
