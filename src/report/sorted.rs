@@ -15,6 +15,9 @@
 
 use std::fmt::{self, Display};
 
+use std::collections::HashMap;
+
+use rustc_hash::FxBuildHasher;
 use serde::ser::{self, Impossible, Serialize};
 
 use super::jsonw::JsonBuf;
@@ -54,6 +57,29 @@ pub struct Scratch {
     order: Vec<usize>,
     /// Text of a `Display` value being written.
     text: String,
+    /// The key order of objects seen before, by the identity of their static keys (a
+    /// derived `Serialize` names its fields with the same `&'static str`s every time, so an
+    /// object with the same fields present is put in order the same way).
+    orders: HashMap<u64, Vec<KnownOrder>, FxBuildHasher>,
+    known: usize,
+}
+
+/// Objects of different shapes whose order is remembered at most.
+const MAX_KNOWN_ORDERS: usize = 1024;
+
+/// How an object whose fields have these static keys, in this order, is written.
+#[derive(Debug)]
+struct KnownOrder {
+    /// Address and length of each key, in the order the fields came.
+    keys: Box<[(usize, usize)]>,
+    /// Fields in output order, as positions among the object's fields.
+    order: Box<[u16]>,
+    /// `"key":` for each field, escaped, by position.
+    prefixes: Box<[Box<[u8]>]>,
+}
+
+fn key_identity(k: &'static str) -> (usize, usize) {
+    (k.as_ptr() as usize, k.len())
 }
 
 /// Writes `{"event":<tag>, ...body's fields in key order}`, as serializing the body to a
@@ -176,27 +202,47 @@ impl<'a> Sorted<'a> {
     /// Ends an object: rewrites its values from `o.start` as `{"key":value,...}` in key order.
     fn end_object(&mut self, o: Object<'a>) {
         self.depth -= 1;
-        let sc = &mut *self.sc;
-        let fields = &sc.fields;
-        let keys = &sc.keys;
-        let key = |i: usize| match fields[i].key {
-            Key::Static(s) => s,
-            Key::Owned(a, b) => &keys[a..b],
-        };
-        sc.order.clear();
-        sc.order.extend(o.base..fields.len());
-        sc.order.sort_by(|&a, &b| key(a).cmp(key(b)));
-        // A repeated key keeps its last value (BTreeMap::insert); the sort is stable.
-        let mut kept = 0;
-        for j in 0..sc.order.len() {
-            let i = sc.order[j];
-            if kept > 0 && key(sc.order[kept - 1]) == key(i) {
-                kept -= 1;
+        let fields = &self.sc.fields[o.base..];
+        // Objects with only static keys (derived structs) are put in an order found before.
+        let mut identity = 0u64;
+        let mut all_static = fields.len() <= usize::from(u16::MAX);
+        for f in fields {
+            match f.key {
+                Key::Static(k) => {
+                    let (p, l) = key_identity(k);
+                    identity = (identity.rotate_left(5) ^ p as u64 ^ (l as u64) << 48)
+                        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                }
+                Key::Owned(..) => all_static = false,
             }
-            sc.order[kept] = i;
-            kept += 1;
         }
-        sc.order.truncate(kept);
+        let same = |k: &KnownOrder| {
+            k.keys.len() == fields.len()
+                && k.keys.iter().zip(fields).all(|(&id, f)| match f.key {
+                    Key::Static(s) => key_identity(s) == id,
+                    Key::Owned(..) => false,
+                })
+        };
+        let known = if all_static {
+            self.sc
+                .orders
+                .get(&identity)
+                .and_then(|v| v.iter().position(same))
+        } else {
+            None
+        };
+        let known = match known {
+            Some(i) => Some(i),
+            None => {
+                self.put_in_order(o.base);
+                if all_static && self.sc.known < MAX_KNOWN_ORDERS {
+                    self.remember_order(o.base, identity)
+                } else {
+                    None
+                }
+            }
+        };
+        let sc = &mut *self.sc;
         sc.bytes.clear();
         sc.bytes.extend_from_slice(&self.out.bytes[o.start..]);
         self.out.bytes.truncate(o.start);
@@ -207,29 +253,100 @@ impl<'a> Sorted<'a> {
             self.out.str(tag);
             first = false;
         }
-        for &i in &self.sc.order {
-            let f = self.sc.fields[i];
+        let fields = &sc.fields[o.base..];
+        let mut put = |out: &mut JsonBuf, f: &Field, prefix: Option<&[u8]>, keys: &str| {
             if !first {
-                self.out.byte(b',');
+                out.byte(b',');
             }
             first = false;
-            let key = match f.key {
-                Key::Static(s) => s,
-                Key::Owned(a, b) => &self.sc.keys[a..b],
-            };
-            self.out.str(key);
-            self.out.byte(b':');
+            match (prefix, f.key) {
+                (Some(p), _) => out.bytes.extend_from_slice(p),
+                (None, Key::Static(s)) => {
+                    out.str(s);
+                    out.byte(b':');
+                }
+                (None, Key::Owned(a, b)) => {
+                    out.str(&keys[a..b]);
+                    out.byte(b':');
+                }
+            }
             match f.flow {
-                Some(id) => self.out.flow_id(id),
-                None => self
-                    .out
-                    .bytes
-                    .extend_from_slice(&self.sc.bytes[f.val.0..f.val.1]),
+                Some(id) => out.flow_id(id),
+                None => out.bytes.extend_from_slice(&sc.bytes[f.val.0..f.val.1]),
+            }
+        };
+        match known.and_then(|i| sc.orders.get(&identity)?.get(i)) {
+            Some(k) => {
+                for &j in k.order.iter() {
+                    let j = usize::from(j);
+                    put(self.out, &fields[j], Some(&k.prefixes[j]), &sc.keys);
+                }
+            }
+            None => {
+                for &i in &sc.order {
+                    put(self.out, &sc.fields[i], None, &sc.keys);
+                }
             }
         }
         self.out.byte(b'}');
         self.sc.fields.truncate(o.base);
         self.sc.keys.truncate(o.key_base);
+    }
+
+    /// Sorts the fields from `base` by key into `Scratch::order`, a repeated key keeping its
+    /// last value (as `BTreeMap::insert` does).
+    fn put_in_order(&mut self, base: usize) {
+        let sc = &mut *self.sc;
+        let fields = &sc.fields;
+        let keys = &sc.keys;
+        let key = |i: usize| match fields[i].key {
+            Key::Static(s) => s,
+            Key::Owned(a, b) => &keys[a..b],
+        };
+        sc.order.clear();
+        sc.order.extend(base..fields.len());
+        // Stable, so that of equal keys the last one stays last.
+        sc.order.sort_by(|&a, &b| key(a).cmp(key(b)));
+        let mut kept = 0;
+        for j in 0..sc.order.len() {
+            let i = sc.order[j];
+            if kept > 0 && key(sc.order[kept - 1]) == key(i) {
+                kept -= 1;
+            }
+            sc.order[kept] = i;
+            kept += 1;
+        }
+        sc.order.truncate(kept);
+    }
+
+    /// Keeps `Scratch::order` (of the all-static fields from `base`) for objects of the same
+    /// keys; returns its place among those of its `identity`.
+    fn remember_order(&mut self, base: usize, identity: u64) -> Option<usize> {
+        let sc = &mut *self.sc;
+        let fields = &sc.fields[base..];
+        let mut keys = Vec::with_capacity(fields.len());
+        let mut prefixes = Vec::with_capacity(fields.len());
+        for f in fields {
+            let Key::Static(k) = f.key else { return None };
+            keys.push(key_identity(k));
+            let mut p = JsonBuf::new();
+            p.str(k);
+            p.byte(b':');
+            prefixes.push(p.bytes.into_boxed_slice());
+        }
+        let order = sc
+            .order
+            .iter()
+            .map(|&i| u16::try_from(i - base).ok())
+            .collect::<Option<Box<[u16]>>>()?;
+        let v = sc.orders.entry(identity).or_default();
+        v.push(KnownOrder {
+            keys: keys.into_boxed_slice(),
+            order,
+            prefixes: prefixes.into_boxed_slice(),
+        });
+        sc.known += 1;
+        Some(v.len() - 1)
     }
 
     fn field<T: Serialize + ?Sized>(
@@ -921,6 +1038,18 @@ mod tests {
                 String::from_utf8(b.bytes).unwrap(),
                 serde_json::to_string(&serde_json::to_value(&n).unwrap()).unwrap()
             );
+        }
+
+        #[test]
+        fn remembered_orders_give_the_same_bytes(nodes in prop::collection::vec(node(), 1..8)) {
+            // One scratch for all: later objects are put in orders remembered from earlier
+            // ones whenever their fields are the same.
+            let mut sc = Scratch::default();
+            for n in &nodes {
+                let mut b = JsonBuf::new();
+                write_tagged(&mut b, &mut sc, "flow", n).unwrap();
+                prop_assert_eq!(String::from_utf8(b.bytes).unwrap(), reference("flow", n));
+            }
         }
 
         #[test]
