@@ -8,7 +8,16 @@
 //! sorted cipher list; `c` = the same of the sorted extension list (SNI and ALPN left out),
 //! followed by `_` and the signature algorithms in wire order.
 
+//!
+//! Clients send the same hello lists again and again, so each thread remembers the last
+//! fingerprints it computed, keyed by exactly the fields each one reads.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
+
 use md5::Md5;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use sha2::{Digest, Sha256};
 
 use super::cert::hex;
@@ -47,9 +56,78 @@ pub fn ja3_string(ch: &ClientHello) -> String {
     )
 }
 
+/// Fingerprints a thread remembers.
+const CACHE_ENTRIES: usize = 256;
+
+/// Recent fingerprints by the bytes of the fields they were computed from.
+#[derive(Default)]
+struct Cache {
+    entries: FxHashMap<u64, (Box<[u8]>, String)>,
+    order: VecDeque<u64>,
+    /// The key being looked up.
+    key: Vec<u8>,
+}
+
+thread_local! {
+    static JA3_CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+    static JA4_CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+}
+
+/// Appends a list to a cache key: its length, then its values.
+fn key_list(key: &mut Vec<u8>, values: impl ExactSizeIterator<Item = u16>) {
+    key.extend_from_slice(&(values.len() as u32).to_le_bytes());
+    for v in values {
+        key.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// `compute`'s answer for the fields `fill` writes into the key, from the thread's cache when
+/// the same fields were seen lately.
+fn cached(
+    cache: &'static std::thread::LocalKey<RefCell<Cache>>,
+    fill: impl FnOnce(&mut Vec<u8>),
+    compute: impl FnOnce() -> String,
+) -> String {
+    cache.with(|c| {
+        let c = &mut *c.borrow_mut();
+        c.key.clear();
+        fill(&mut c.key);
+        let h = FxBuildHasher.hash_one(&c.key);
+        if let Some((k, v)) = c.entries.get(&h)
+            && **k == *c.key
+        {
+            return v.clone();
+        }
+        let v = compute();
+        if c.entries.len() >= CACHE_ENTRIES
+            && let Some(old) = c.order.pop_front()
+        {
+            c.entries.remove(&old);
+        }
+        if c.entries
+            .insert(h, (c.key.as_slice().into(), v.clone()))
+            .is_none()
+        {
+            c.order.push_back(h);
+        }
+        v
+    })
+}
+
 /// JA3: the MD5 of `ja3_string`, lowercase hex.
 pub fn ja3(ch: &ClientHello) -> String {
-    hex(&Md5::digest(ja3_string(ch).as_bytes()))
+    cached(
+        &JA3_CACHE,
+        |k| {
+            k.extend_from_slice(&ch.version.to_le_bytes());
+            k.push(u8::from(ch.extensions_block == ExtensionsBlock::Truncated));
+            key_list(k, ch.ciphers.iter().copied());
+            key_list(k, ch.extensions.iter().copied());
+            key_list(k, ch.groups.iter().copied());
+            key_list(k, ch.point_formats.iter().map(|&p| u16::from(p)));
+        },
+        || hex(&Md5::digest(ja3_string(ch).as_bytes())),
+    )
 }
 
 /// JA3S's full string, before hashing.
@@ -125,6 +203,23 @@ fn ja4_alpn(alpn: &[Vec<u8>]) -> String {
 
 /// JA4 of a ClientHello sent over TCP.
 pub fn ja4(ch: &ClientHello) -> String {
+    cached(
+        &JA4_CACHE,
+        |k| {
+            k.extend_from_slice(&ch.version.to_le_bytes());
+            key_list(k, ch.supported_versions.iter().copied());
+            key_list(k, ch.ciphers.iter().copied());
+            key_list(k, ch.extensions.iter().copied());
+            key_list(k, ch.signature_algorithms.iter().copied());
+            let alpn = ch.alpn.first().map_or(&[][..], Vec::as_slice);
+            k.extend_from_slice(&(alpn.len() as u32).to_le_bytes());
+            k.extend_from_slice(alpn);
+        },
+        || ja4_uncached(ch),
+    )
+}
+
+fn ja4_uncached(ch: &ClientHello) -> String {
     let version = ch
         .supported_versions
         .iter()
@@ -192,6 +287,41 @@ mod tests {
             ],
             supported_versions: vec![0x0304, 0x0303],
             ..ClientHello::default()
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn remembered_fingerprints_are_the_fingerprints(
+            hellos in proptest::collection::vec(
+                (
+                    proptest::collection::vec(0u16..4, 0..4),
+                    proptest::collection::vec(0u16..4, 0..4),
+                    proptest::collection::vec(0u16..3, 0..3),
+                    proptest::collection::vec(0u8..3, 0..3),
+                    proptest::collection::vec(0x0303u16..0x0305, 0..2),
+                    proptest::collection::vec(proptest::collection::vec(97u8..99, 1..3), 0..2),
+                    0usize..3,
+                ),
+                1..24,
+            )
+        ) {
+            for (ciphers, extensions, groups, point_formats, supported_versions, alpn, block) in hellos {
+                let ch = ClientHello {
+                    version: 0x0303,
+                    signature_algorithms: groups.clone(),
+                    ciphers,
+                    extensions,
+                    groups,
+                    point_formats,
+                    supported_versions,
+                    alpn,
+                    extensions_block: [ExtensionsBlock::Absent, ExtensionsBlock::Truncated, ExtensionsBlock::Present][block],
+                    ..ClientHello::default()
+                };
+                proptest::prop_assert_eq!(ja3(&ch), hex(&Md5::digest(ja3_string(&ch).as_bytes())));
+                proptest::prop_assert_eq!(ja4(&ch), ja4_uncached(&ch));
+            }
         }
     }
 

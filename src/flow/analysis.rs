@@ -147,8 +147,14 @@ impl LabelCounts {
 
 impl Serialize for LabelCounts {
     /// Every label with its count, zeros included, so consumers need not guess absent keys.
+    /// An object of fixed keys: written as a struct, which JSON writes as it would the map.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(Label::ALL.iter().map(|l| (l.name(), self.get(*l))))
+        use serde::ser::SerializeStruct;
+        let mut m = s.serialize_struct("LabelCounts", Label::ALL.len())?;
+        for l in Label::ALL {
+            m.serialize_field(l.name(), &self.get(l))?;
+        }
+        m.end()
     }
 }
 
@@ -169,6 +175,26 @@ mod tests {
             serde_json::to_string(&a).unwrap(),
             r#"["retransmission","fast_retransmission","reused_ports"]"#
         );
+    }
+
+    #[test]
+    fn counts_serialize_as_the_map_of_every_label() {
+        let mut c = LabelCounts::default();
+        c.add([Label::KeepAlive].into_iter().collect());
+        let map: std::collections::BTreeMap<&str, u32> =
+            Label::ALL.iter().map(|l| (l.name(), c.get(*l))).collect();
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            serde_json::to_value(&map).unwrap()
+        );
+        let ordered: Vec<(&str, u32)> = Label::ALL.iter().map(|l| (l.name(), c.get(*l))).collect();
+        let as_map = serde_json::to_string(&serde_json::Map::from_iter(
+            ordered
+                .iter()
+                .map(|(k, v)| (k.to_string(), serde_json::json!(v))),
+        ))
+        .unwrap();
+        assert_eq!(serde_json::to_value(&c).unwrap().to_string(), as_map);
     }
 
     #[test]
