@@ -9,6 +9,7 @@
 use std::collections::VecDeque;
 
 use crate::decode::{self, Decoded, HeaderProblem, TcpPacket};
+use crate::dissect::TlsSession;
 use crate::dissect::session::SessionBuilder;
 use crate::dissect::tls::{self, Ctx, FrameDissector, FrameTls, TlsConversation};
 use crate::event::{
@@ -19,7 +20,7 @@ use crate::flow::pdu::{self, Desegmenter};
 use crate::flow::reassembly::{Abandoned, Chunk, Stream};
 use crate::flow::table::Flow;
 use crate::flow::tcp::{Segment, SegmentAnalysis};
-use crate::flow::{EndReason, FlowKey, FlowTable, FlowTableConfig, Label};
+use crate::flow::{EndReason, FlowKey, FlowSummary, FlowTable, FlowTableConfig, Label};
 
 /// One captured frame, borrowed.
 #[derive(Debug, Clone, Copy)]
@@ -89,6 +90,8 @@ pub struct Engine {
     config: EngineConfig,
     table: FlowTable<FlowApp>,
     events: VecDeque<Event>,
+    /// Flows a sweep ended, waiting to be read before `events` (see `sweep_flow`).
+    swept: VecDeque<(Option<Box<TlsSession>>, Box<FlowSummary>)>,
     stats: StatsEvent,
     first_ts: Option<Timestamp>,
     last_sweep: Timestamp,
@@ -102,6 +105,7 @@ impl Engine {
             table: FlowTable::new(config.flows.clone()),
             config,
             events: VecDeque::new(),
+            swept: VecDeque::new(),
             stats: StatsEvent::default(),
             first_ts: None,
             last_sweep: Timestamp::default(),
@@ -111,6 +115,12 @@ impl Engine {
 
     /// The next queued event, oldest first.
     pub fn poll_event(&mut self) -> Option<Event> {
+        if let Some((tls, _)) = self.swept.front_mut() {
+            if let Some(t) = tls.take() {
+                return Some(Event::TlsHandshake(t));
+            }
+            return self.swept.pop_front().map(|(_, f)| Event::Flow(f));
+        }
         self.events.pop_front()
     }
 
@@ -182,19 +192,47 @@ impl Engine {
     /// Expires flows that closed or went idle, as of capture time `now`.
     pub fn handle_tick(&mut self, now: Timestamp) {
         self.last_sweep = now;
-        for (flow, reason) in self.table.expire(now) {
-            self.end_flow(flow, reason);
-        }
+        let mut table =
+            std::mem::replace(&mut self.table, FlowTable::new(FlowTableConfig::default()));
+        table.expire_with(now, |flow, reason| self.sweep_flow(flow, reason));
+        self.table = table;
     }
 
     /// The capture is over: every open flow ends.
     pub fn finish(&mut self) {
-        for flow in self.table.drain() {
-            self.end_flow(flow, EndReason::End);
+        let mut table =
+            std::mem::replace(&mut self.table, FlowTable::new(FlowTableConfig::default()));
+        table.drain_with(|flow| self.sweep_flow(flow, EndReason::End));
+        self.table = table;
+    }
+
+    /// Ends a flow: its events go after those already queued.
+    fn end_flow(&mut self, flow: Flow<FlowApp>, reason: EndReason) {
+        let (tls, summary) = self.close_flow(flow, reason);
+        if let Some(t) = tls {
+            self.events.push_back(Event::TlsHandshake(t));
+        }
+        self.events.push_back(Event::Flow(summary));
+    }
+
+    /// Ends a flow found by a sweep. Sweeps end thousands of flows at once in a busy capture,
+    /// so their events wait in a compact queue of their own (boxes, not whole events), read
+    /// before the main queue; when the main queue holds events already, they go after them.
+    fn sweep_flow(&mut self, flow: Flow<FlowApp>, reason: EndReason) {
+        if self.events.is_empty() {
+            let ended = self.close_flow(flow, reason);
+            self.swept.push_back(ended);
+        } else {
+            self.end_flow(flow, reason);
         }
     }
 
-    fn end_flow(&mut self, mut flow: Flow<FlowApp>, reason: EndReason) {
+    /// The session summary (if not reported yet) and the summary of an ending flow.
+    fn close_flow(
+        &mut self,
+        mut flow: Flow<FlowApp>,
+        reason: EndReason,
+    ) -> (Option<Box<TlsSession>>, Box<FlowSummary>) {
         for dir in 0..2 {
             let freed = flow.app.streams[dir].finish(&mut |c| {
                 if let Chunk::Gap(n) = c {
@@ -203,15 +241,15 @@ impl Engine {
             });
             self.adjust_buffered(freed);
         }
+        let mut session = None;
         if let Some(t) = flow.app.tls.as_mut() {
             self.adjust_buffered(-(t.buffered() as isize));
-            if let Some(s) = t.conv.session.take().and_then(|mut b| b.take_final()) {
+            session = t.conv.session.take().and_then(|mut b| b.take_final());
+            if session.is_some() {
                 self.stats.tls_handshakes += 1;
-                self.events.push_back(Event::TlsHandshake(s));
             }
         }
-        self.events
-            .push_back(Event::Flow(Box::new(flow.summary(reason))));
+        (session, Box::new(flow.summary(reason)))
     }
 
     fn adjust_buffered(&mut self, delta: isize) {

@@ -10,9 +10,10 @@
 //! never forgets one, would number and label it. Each flow carries an application payload `A`
 //! (the engine's reassembly and dissector state), so this file knows nothing of TLS.
 //!
-//! Flows live in a slab (a vector of slots reused through a free list) and a hash index maps
-//! each key to its slot, so the index holds small entries and the table does not move flows
-//! when it grows; a flow's `Slot` stays valid until the flow is removed.
+//! Flows live in a slab (chunks of slots, reused through a free list) and a hash index maps
+//! each key to its slot, so the index holds small entries, and the table grows a chunk at a
+//! time without moving flows or doubling its memory; a flow's `Slot` stays valid until the
+//! flow is removed.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -208,6 +209,9 @@ struct Retired {
     serial: u64,
 }
 
+/// Flow slots per slab chunk.
+const CHUNK: usize = 1024;
+
 /// Where a flow sits in its table: valid until the flow is removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Slot(u32);
@@ -218,8 +222,8 @@ pub struct FlowTable<A> {
     config: FlowTableConfig,
     /// Each live flow's slot, by key.
     index: HashMap<FlowKey, u32, KeyHash>,
-    /// The flows; `None` slots are listed in `free`.
-    slots: Vec<Option<Flow<A>>>,
+    /// The flows, `CHUNK` slots a chunk; `None` slots are listed in `free`.
+    slots: Vec<Vec<Option<Flow<A>>>>,
     free: Vec<u32>,
     next_id: FlowId,
     /// Flows evicted to respect the cap.
@@ -307,7 +311,7 @@ impl<A> FlowTable<A> {
     /// The flow in `slot` (`None` once it was removed).
     #[inline]
     pub fn flow(&mut self, slot: Slot) -> Option<&mut Flow<A>> {
-        self.slots.get_mut(slot.0 as usize).and_then(Option::as_mut)
+        self.slot_mut(slot.0).and_then(Option::as_mut)
     }
 
     pub fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Flow<A>> {
@@ -318,7 +322,7 @@ impl<A> FlowTable<A> {
     /// Removes a flow, for example when a new SYN reuses its ports.
     pub fn remove(&mut self, key: &FlowKey) -> Option<Flow<A>> {
         let i = self.index.remove(key)?;
-        let flow = self.slots.get_mut(i as usize)?.take();
+        let flow = self.slot_mut(i)?.take();
         self.free.push(i);
         flow
     }
@@ -328,21 +332,33 @@ impl<A> FlowTable<A> {
         let key = flow.key;
         let i = match self.free.pop() {
             Some(i) => {
-                self.slots[i as usize] = Some(flow);
+                if let Some(s) = self.slot_mut(i) {
+                    *s = Some(flow);
+                }
                 i
             }
             None => {
-                self.slots.push(Some(flow));
-                (self.slots.len() - 1) as u32
+                if self.slots.last().is_none_or(|c| c.len() == CHUNK) {
+                    self.slots.push(Vec::with_capacity(CHUNK));
+                }
+                let chunks = self.slots.len() - 1;
+                let last = &mut self.slots[chunks];
+                last.push(Some(flow));
+                (chunks * CHUNK + last.len() - 1) as u32
             }
         };
         self.index.insert(key, i);
         Slot(i)
     }
 
+    fn slot_mut(&mut self, i: u32) -> Option<&mut Option<Flow<A>>> {
+        let i = i as usize;
+        self.slots.get_mut(i / CHUNK)?.get_mut(i % CHUNK)
+    }
+
     /// The live flows.
     fn iter(&self) -> impl Iterator<Item = &Flow<A>> {
-        self.slots.iter().flatten()
+        self.slots.iter().flatten().flatten()
     }
 
     /// Creates a flow for segment `seg` from direction `dir`, choosing roles: the SYN's sender
@@ -451,8 +467,15 @@ impl<A> FlowTable<A> {
     /// Removes flows that are closed and quiet past the linger time, or idle past the
     /// timeout, as of capture time `now`; returns them with the reason, oldest id first.
     pub fn expire(&mut self, now: Timestamp) -> Vec<(Flow<A>, EndReason)> {
+        let mut out = Vec::new();
+        self.expire_with(now, |f, r| out.push((f, r)));
+        out
+    }
+
+    /// `expire`, handing each flow to `end` as it is removed (no flows are gathered).
+    pub fn expire_with(&mut self, now: Timestamp, mut end: impl FnMut(Flow<A>, EndReason)) {
         let cfg = &self.config;
-        let mut done: Vec<FlowKey> = Vec::new();
+        let mut done: Vec<(FlowId, FlowKey)> = Vec::new();
         for f in self.iter() {
             let quiet = now.nanos_since(f.last_ts);
             let linger = if f.is_closed_cleanly() {
@@ -461,40 +484,49 @@ impl<A> FlowTable<A> {
                 cfg.unclean_linger_ns
             };
             if (f.is_closed() && quiet >= linger) || quiet >= cfg.idle_timeout_ns {
-                done.push(f.key);
+                done.push((f.id, f.key));
             }
         }
-        let ended: Vec<Flow<A>> = done.into_iter().filter_map(|k| self.remove(&k)).collect();
-        for f in &ended {
-            self.retire(f);
+        done.sort_unstable_by_key(|(id, _)| *id);
+        for (_, k) in done {
+            let Some(f) = self.remove(&k) else { continue };
+            self.retire(&f);
+            let reason = if f.rst {
+                EndReason::Rst
+            } else if f.is_closed() {
+                EndReason::Fin
+            } else {
+                EndReason::Idle
+            };
+            end(f, reason);
         }
-        let mut out: Vec<(Flow<A>, EndReason)> = ended
-            .into_iter()
-            .map(|f| {
-                let reason = if f.rst {
-                    EndReason::Rst
-                } else if f.is_closed() {
-                    EndReason::Fin
-                } else {
-                    EndReason::Idle
-                };
-                (f, reason)
-            })
-            .collect();
-        out.sort_by_key(|(f, _)| f.id);
-        out
     }
 
     /// Removes every flow, oldest id first (end of capture).
     pub fn drain(&mut self) -> Vec<Flow<A>> {
+        let mut out = Vec::new();
+        self.drain_with(|f| out.push(f));
+        out
+    }
+
+    /// `drain`, handing each flow to `end` as it is removed.
+    pub fn drain_with(&mut self, mut end: impl FnMut(Flow<A>)) {
+        let mut ids: Vec<(FlowId, u32)> = self.index.values().map(|&i| (0, i)).collect();
+        for e in &mut ids {
+            e.0 = self
+                .slot_mut(e.1)
+                .and_then(|s| s.as_ref())
+                .map_or(0, |f| f.id);
+        }
+        ids.sort_unstable();
         self.index.clear();
         self.free.clear();
-        let mut all: Vec<Flow<A>> = std::mem::take(&mut self.slots)
-            .into_iter()
-            .flatten()
-            .collect();
-        all.sort_by_key(|f| f.id);
-        all
+        for (_, i) in ids {
+            if let Some(f) = self.slot_mut(i).and_then(Option::take) {
+                end(f);
+            }
+        }
+        self.slots = Vec::new();
     }
 }
 
@@ -537,6 +569,37 @@ mod tests {
         t.create(k, d, s, (), &mut ev);
         assert!(ev.is_empty());
         (k, d)
+    }
+
+    proptest::proptest! {
+        /// The slab and its index agree with a plain map whatever the order of creations and
+        /// removals, across chunk boundaries and reused slots.
+        #[test]
+        fn the_slab_and_index_agree_with_a_map(ops in proptest::collection::vec((0u16..3000, proptest::bool::ANY), 1..3000)) {
+            let mut t = table(1_000_000);
+            let mut model = std::collections::HashMap::new();
+            let server = ep("10.0.0.2", 443);
+            for (port, add) in ops {
+                let (k, d) = FlowKey::new(ep("10.0.0.1", port), server);
+                if add && !model.contains_key(&k) {
+                    let mut ev = Vec::new();
+                    let (slot, _) = t.create_slot(k, d, &seg(TcpFlags::SYN, 1, 0), (), &mut ev);
+                    proptest::prop_assert_eq!(t.flow(slot).map(|f| f.key), Some(k));
+                    model.insert(k, t.get_mut(&k).map(|f| f.id));
+                } else if !add {
+                    proptest::prop_assert_eq!(t.remove(&k).map(|f| f.id), model.remove(&k).flatten());
+                }
+                proptest::prop_assert_eq!(t.len(), model.len());
+            }
+            for (k, id) in &model {
+                proptest::prop_assert_eq!(t.get_mut(k).map(|f| f.id), *id);
+            }
+            let drained: Vec<_> = t.drain().into_iter().map(|f| f.id).collect();
+            let mut ids: Vec<_> = model.values().flatten().copied().collect();
+            ids.sort_unstable();
+            proptest::prop_assert_eq!(drained, ids);
+            proptest::prop_assert!(t.is_empty());
+        }
     }
 
     #[test]
