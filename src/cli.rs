@@ -217,6 +217,9 @@ impl Args {
         engine.flows.max_flows = self.max_flows as usize;
         engine.flows.idle_timeout_ns = i128::from(self.idle_timeout) * 1_000_000_000;
         engine.emit_other_frames = matches!(output, Output::Human(h) if h.detail != Detail::Quiet);
+        // Raw TLS evidence (chains, transcripts) is for checks that verify sessions; none
+        // is asked for, so none is kept.
+        engine.evidence = false;
         Ok(Config {
             capture: CaptureConfig {
                 source,

@@ -45,6 +45,9 @@ pub struct EngineConfig {
     pub max_buffer_total: usize,
     /// Queue events for frames that are not TCP (the human packet list shows them).
     pub emit_other_frames: bool,
+    /// Keep each TLS session's raw evidence (chains, transcript) in its summary, for checks
+    /// made after dissection (`--ca`); several kilobytes per handshake in flight.
+    pub evidence: bool,
 }
 
 impl Default for EngineConfig {
@@ -54,6 +57,7 @@ impl Default for EngineConfig {
             max_buffer_per_direction: 4 << 20,
             max_buffer_total: 64 << 20,
             emit_other_frames: false,
+            evidence: true,
         }
     }
 }
@@ -402,12 +406,15 @@ impl Engine {
             && !skip
             && (tls::looks_like_tls_start(p.payload) || tls::is_tls_port(p.sport, p.dport))
         {
-            let session = SessionBuilder::new(
+            let mut session = SessionBuilder::new(
                 flow_id,
                 flow.client().to_string(),
                 flow.server().to_string(),
                 flow.syn_time,
             );
+            if !self.config.evidence {
+                session = session.without_evidence();
+            }
             flow.app.tls = Some(Box::new(TlsFlow {
                 conv: TlsConversation::new(session),
                 deseg: Default::default(),

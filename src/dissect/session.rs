@@ -148,6 +148,8 @@ pub struct SessionBuilder {
     reported: bool,
     /// First data after the handshake: time to report.
     ready: bool,
+    /// Nothing will check this session (no `--ca`): keep no raw evidence (transcript, chains).
+    no_evidence: bool,
 }
 
 fn side(from_client: bool) -> usize {
@@ -173,6 +175,13 @@ impl SessionBuilder {
             start,
             ..SessionBuilder::default()
         }
+    }
+
+    /// A builder that keeps no raw evidence (`Evidence` stays empty): for runs that will
+    /// not verify sessions, which saves kilobytes per handshake in flight.
+    pub fn without_evidence(mut self) -> Self {
+        self.no_evidence = true;
+        self
     }
 
     fn since(&mut self, ts: Timestamp) -> Option<f64> {
@@ -270,6 +279,9 @@ impl SessionBuilder {
                 self.details.new_session_ticket = messages::new_session_ticket(body);
             }
             _ => {}
+        }
+        if self.no_evidence {
+            self.evidence = Evidence::default();
         }
     }
 
