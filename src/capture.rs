@@ -10,6 +10,13 @@
 //! that finds the channel full drops the batch and counts it (`dropped_queue`): the kernel buffer
 //! must keep draining. A replay waits instead, since a file cannot overrun.
 //!
+//! Live captures read libpcap's TPACKET_V3 ring: packets packed into blocks the kernel hands
+//! over when full or after `BLOCK_TIMEOUT`, so a ring of a few MiB holds tens of thousands of
+//! small packets. In immediate mode (`--immediate-mode`, TPACKET_V2) every packet takes a slot
+//! of the full snapshot length (256 KiB by default on interfaces with segmentation offload,
+//! such as lo and veth), so a 2 MiB ring holds eight packets and a burst overruns it at once.
+//! Frames arriving together go in one batch; a batch is sent as soon as the ring is empty.
+//!
 //! Decoding and everything after it happen elsewhere; this file only moves bytes.
 
 use std::path::{Path, PathBuf};
@@ -36,6 +43,12 @@ pub const QUEUE_BATCHES: usize = 32;
 const MAX_RECYCLED_BYTES: usize = 2 * BATCH_BYTES;
 /// How long a quiet live capture waits before checking whether it should stop.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// How long the kernel holds a ring block that has packets before handing it over: the
+/// longest delay a packet sees on its way to the pipeline (outside immediate mode).
+const BLOCK_TIMEOUT: Duration = Duration::from_millis(5);
+/// The kernel ring's size when not given (`-B`): libpcap's 2 MiB overruns in bursts of a few
+/// hundred thousand packets a second; this holds about half a second of them.
+pub const DEFAULT_BUFFER_BYTES: i32 = 16 << 20;
 /// How often a quiet live capture tells the pipeline the time.
 const TICK_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -51,9 +64,12 @@ pub enum Source {
 pub struct LiveOptions {
     pub interface: String,
     pub snaplen: i32,
-    /// Kernel buffer size in bytes; libpcap's default when `None`.
+    /// Kernel buffer size in bytes; `DEFAULT_BUFFER_BYTES` when `None`.
     pub buffer_size: Option<i32>,
     pub promiscuous: bool,
+    /// Deliver each packet at once (TPACKET_V2 slots of the snapshot length) rather than in
+    /// blocks handed over within `BLOCK_TIMEOUT`.
+    pub immediate: bool,
 }
 
 /// Everything the capture side needs.
@@ -394,16 +410,18 @@ fn open_live(opts: &LiveOptions) -> Result<Capture<Active>, CaptureError> {
             available: names.join(", "),
         });
     }
-    let mut inactive = Capture::from_device(opts.interface.as_str())
+    let inactive = Capture::from_device(opts.interface.as_str())
         .map_err(|e| classify_live_error(&opts.interface, &names, e))?
         .snaplen(opts.snaplen)
         .promisc(opts.promiscuous)
-        .immediate_mode(true)
-        .timeout(POLL_INTERVAL.as_millis() as i32)
-        .precision(Precision::Nano);
-    if let Some(size) = opts.buffer_size {
-        inactive = inactive.buffer_size(size);
-    }
+        .immediate_mode(opts.immediate)
+        .timeout(if opts.immediate {
+            POLL_INTERVAL.as_millis() as i32
+        } else {
+            BLOCK_TIMEOUT.as_millis() as i32
+        })
+        .precision(Precision::Nano)
+        .buffer_size(opts.buffer_size.unwrap_or(DEFAULT_BUFFER_BYTES));
     let cap = inactive
         .open()
         .map_err(|e| classify_live_error(&opts.interface, &names, e))?;
@@ -580,11 +598,16 @@ fn run(
                 report.passed += got;
                 match result {
                     Ok(_) if got > 0 => {
-                        // Send what arrived now rather than wait for a full batch: events must
-                        // appear as packets arrive.
-                        out.flush();
+                        // More may be waiting in the ring: read on, and send once the batch
+                        // is full or the ring empty.
+                        if out.batch.is_full() {
+                            out.flush();
+                        }
                     }
                     Ok(_) => {
+                        // The ring is empty: send what arrived now rather than wait for a
+                        // full batch, since events must appear as packets arrive.
+                        out.flush();
                         if let Some(w) = &mut o.savefile {
                             let _ = w.flush();
                         }

@@ -69,7 +69,7 @@ pub struct Args {
           value_parser = clap::value_parser!(i32).range(64..=262_144))]
     pub snaplen: i32,
 
-    /// Kernel capture buffer size in KiB (live).
+    /// Kernel capture buffer size in KiB (live; 16384 when not given).
     #[arg(short = 'B', long = "buffer-size", value_name = "KiB",
           value_parser = clap::value_parser!(u32).range(64..=4_194_304))]
     pub buffer_kib: Option<u32>,
@@ -77,6 +77,12 @@ pub struct Args {
     /// Put the interface in promiscuous mode (off by default).
     #[arg(long)]
     pub promisc: bool,
+
+    /// Hand each packet over as it arrives (live), instead of in blocks the kernel passes on
+    /// within 5 ms; each packet then takes a ring slot of the snapshot length, so bursts are
+    /// more likely to be dropped.
+    #[arg(long = "immediate-mode")]
+    pub immediate: bool,
 
     /// Show each packet's decoded fields.
     #[arg(short = 'V', long = "verbose", conflicts_with = "quiet")]
@@ -177,6 +183,7 @@ impl Args {
                 snaplen: self.snaplen,
                 buffer_size: self.buffer_kib.map(|k| (k as i32).saturating_mul(1024)),
                 promiscuous: self.promisc,
+                immediate: self.immediate,
             }),
             (None, Some(r)) => Source::File(r),
             (None, None) => {
