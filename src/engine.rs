@@ -459,7 +459,7 @@ impl Engine {
                     out: &mut frame_tls,
                 },
             );
-            app = frame_app_info(&report, &frame_tls);
+            app = frame_app_info(&report, &mut frame_tls);
             session_event = t.conv.session.as_mut().and_then(|b| b.take_ready());
             if session_event.is_some() {
                 // Reported: nothing the builder holds is needed again.
@@ -510,7 +510,7 @@ impl Engine {
 
 /// The Info and Protocol columns' application part, from what desegmentation and TLS did to
 /// them (see `flow::pdu::Report`).
-fn frame_app_info(report: &pdu::Report, tls: &FrameTls) -> AppInfo {
+fn frame_app_info(report: &pdu::Report, tls: &mut FrameTls) -> AppInfo {
     if let Some(msg) = report.reassembly_error {
         return AppInfo::ReassemblyError(msg);
     }
@@ -531,7 +531,7 @@ fn frame_app_info(report: &pdu::Report, tls: &FrameTls) -> AppInfo {
             } else {
                 tls.protocol.unwrap_or("TLS")
             },
-            items: tls.items.clone(),
+            items: std::mem::take(&mut tls.items),
             malformed: false,
         });
     }

@@ -10,10 +10,7 @@
 //! and hashes each distinct certificate once, not once per handshake.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::hash::BuildHasher;
 
-use rustc_hash::{FxBuildHasher, FxHashMap};
 use sha2::{Digest, Sha256};
 use x509_parser::objects::{oid_registry, oid2sn};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
@@ -21,6 +18,7 @@ use x509_parser::public_key::PublicKey;
 use x509_parser::time::ASN1Time;
 
 use super::CertSummary;
+use super::memo::Memo;
 
 /// Lowercase hex of `bytes`, no separators.
 pub fn hex(bytes: &[u8]) -> String {
@@ -38,17 +36,8 @@ const CACHE_ENTRIES: usize = 512;
 /// Certificates larger than this are summarised afresh each time, not kept.
 const CACHE_MAX_DER: usize = 16 * 1024;
 
-/// Recently summarised certificates by the hash of their DER; the DER itself is kept to rule
-/// out collisions.
-#[derive(Default)]
-struct Cache {
-    entries: FxHashMap<u64, (Box<[u8]>, CertSummary)>,
-    /// Hashes in the order they were added, oldest first.
-    order: VecDeque<u64>,
-}
-
 thread_local! {
-    static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+    static CACHE: RefCell<Memo<CertSummary>> = RefCell::new(Memo::new(CACHE_ENTRIES, CACHE_MAX_DER));
 }
 
 fn rfc3339(t: ASN1Time) -> String {
@@ -129,35 +118,9 @@ fn san_entries(cert: &X509Certificate<'_>) -> Vec<String> {
         .collect()
 }
 
-/// Summarises one DER certificate (from this thread's cache when it was seen lately).
+/// Summarises one DER certificate (from this thread's memo when it was seen lately).
 pub fn summarize(der: &[u8]) -> CertSummary {
-    if der.len() > CACHE_MAX_DER {
-        return summarize_uncached(der);
-    }
-    let h = FxBuildHasher.hash_one(der);
-    let hit = CACHE.with(|c| {
-        c.borrow()
-            .entries
-            .get(&h)
-            .filter(|(d, _)| **d == *der)
-            .map(|(_, s)| s.clone())
-    });
-    if let Some(s) = hit {
-        return s;
-    }
-    let s = summarize_uncached(der);
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.entries.len() >= CACHE_ENTRIES
-            && let Some(old) = c.order.pop_front()
-        {
-            c.entries.remove(&old);
-        }
-        if c.entries.insert(h, (der.into(), s.clone())).is_none() {
-            c.order.push_back(h);
-        }
-    });
-    s
+    CACHE.with(|c| c.borrow_mut().get_or_make(der, || summarize_uncached(der)))
 }
 
 /// Summarises one DER certificate by parsing it.
@@ -237,7 +200,7 @@ mod tests {
             other.extend_from_slice(&i.to_be_bytes());
             assert_eq!(summarize(&other), summarize_uncached(&other));
         }
-        CACHE.with(|c| assert!(c.borrow().entries.len() <= CACHE_ENTRIES));
+        CACHE.with(|c| assert!(c.borrow().len() <= CACHE_ENTRIES));
         assert_eq!(summarize(&der), first);
     }
 

@@ -13,17 +13,15 @@
 //! fingerprints it computed, keyed by exactly the fields each one reads.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::hash::BuildHasher;
 
 use md5::Md5;
-use rustc_hash::{FxBuildHasher, FxHashMap};
 use sha2::{Digest, Sha256};
 
 use super::cert::hex;
 use super::hello::{
     ClientHello, EXT_ALPN, EXT_SERVER_NAME, ExtensionsBlock, ServerHello, not_grease,
 };
+use super::memo::Memo;
 
 fn join_dec<T: itoa::Integer>(values: impl Iterator<Item = T>) -> String {
     let mut s = String::new();
@@ -56,21 +54,21 @@ pub fn ja3_string(ch: &ClientHello) -> String {
     )
 }
 
-/// Fingerprints a thread remembers.
+/// Fingerprints a thread remembers, and the longest key kept.
 const CACHE_ENTRIES: usize = 256;
+const CACHE_MAX_KEY: usize = 4096;
 
-/// Recent fingerprints by the bytes of the fields they were computed from.
-#[derive(Default)]
+/// Recent fingerprints by the bytes of the fields they were computed from, and the key
+/// being built.
 struct Cache {
-    entries: FxHashMap<u64, (Box<[u8]>, String)>,
-    order: VecDeque<u64>,
-    /// The key being looked up.
+    memo: Memo<String>,
     key: Vec<u8>,
 }
 
 thread_local! {
-    static JA3_CACHE: RefCell<Cache> = RefCell::new(Cache::default());
-    static JA4_CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+    static JA3_CACHE: RefCell<Cache> = RefCell::new(Cache { memo: Memo::new(CACHE_ENTRIES, CACHE_MAX_KEY), key: Vec::new() });
+    static JA3S_CACHE: RefCell<Cache> = RefCell::new(Cache { memo: Memo::new(CACHE_ENTRIES, CACHE_MAX_KEY), key: Vec::new() });
+    static JA4_CACHE: RefCell<Cache> = RefCell::new(Cache { memo: Memo::new(CACHE_ENTRIES, CACHE_MAX_KEY), key: Vec::new() });
 }
 
 /// Appends a list to a cache key: its length, then its values.
@@ -81,7 +79,7 @@ fn key_list(key: &mut Vec<u8>, values: impl ExactSizeIterator<Item = u16>) {
     }
 }
 
-/// `compute`'s answer for the fields `fill` writes into the key, from the thread's cache when
+/// `compute`'s answer for the fields `fill` writes into the key, from the thread's memo when
 /// the same fields were seen lately.
 fn cached(
     cache: &'static std::thread::LocalKey<RefCell<Cache>>,
@@ -92,25 +90,7 @@ fn cached(
         let c = &mut *c.borrow_mut();
         c.key.clear();
         fill(&mut c.key);
-        let h = FxBuildHasher.hash_one(&c.key);
-        if let Some((k, v)) = c.entries.get(&h)
-            && **k == *c.key
-        {
-            return v.clone();
-        }
-        let v = compute();
-        if c.entries.len() >= CACHE_ENTRIES
-            && let Some(old) = c.order.pop_front()
-        {
-            c.entries.remove(&old);
-        }
-        if c.entries
-            .insert(h, (c.key.as_slice().into(), v.clone()))
-            .is_none()
-        {
-            c.order.push_back(h);
-        }
-        v
+        c.memo.get_or_make(&c.key, compute)
     })
 }
 
@@ -142,7 +122,15 @@ pub fn ja3s_string(sh: &ServerHello) -> String {
 
 /// JA3S: the MD5 of `ja3s_string`, lowercase hex.
 pub fn ja3s(sh: &ServerHello) -> String {
-    hex(&Md5::digest(ja3s_string(sh).as_bytes()))
+    cached(
+        &JA3S_CACHE,
+        |k| {
+            k.extend_from_slice(&sh.version.to_le_bytes());
+            k.extend_from_slice(&sh.cipher.to_le_bytes());
+            key_list(k, sh.extensions.iter().copied());
+        },
+        || hex(&Md5::digest(ja3s_string(sh).as_bytes())),
+    )
 }
 
 fn ja4_version(v: u16) -> &'static str {
