@@ -304,6 +304,7 @@ for f in "$mtls" "$bulk"; do
     say "timing on $f (${packets[$f]} packets)"
     measure "$n.floor" "$floor" "$f"
     measure "$n.capd_json" "$CAPD" -r "$f" --json
+    measure "$n.capd_json2" "$CAPD" -r "$f" --json --threads 2
     measure "$n.capd_human" "$CAPD" -r "$f"
     measure "$n.tshark" tshark -r "$f" -n "${tshark_fields[@]}"
     measure "$n.tcpdump" tcpdump -nr "$f"
@@ -316,6 +317,7 @@ for scale in "${scales[@]}"; do
     count "$f"
     say "scaling: $f (${packets[$f]} packets)"
     measure "mtls-${scale}x.capd_json" "$CAPD" -r "$f" --json
+    measure "mtls-${scale}x.capd_json2" "$CAPD" -r "$f" --json --threads 2
 done
 
 # --- live ------------------------------------------------------------------------------------
@@ -462,31 +464,37 @@ capd_version="$("$CAPD" --version 2>/dev/null | head -1) (git $(git -C "$top" re
         echo "| tool | runs | wall min / median (s) | M packets/s | MB/s | peak RSS (MiB) | CPU median (s) |"
         echo "|---|---:|---:|---:|---:|---:|---:|"
         row "$f" "$n.capd_json" "capd -r --json"
+        row "$f" "$n.capd_json2" "capd -r --json --threads 2"
         row "$f" "$n.capd_human" "capd -r (human)"
         row "$f" "$n.tshark" "tshark, TCP analysis + TLS fields"
         row "$f" "$n.tcpdump" "tcpdump -nr"
         row "$f" "$n.floor" "floor: libpcap + etherparse decode"
         echo
         echo "Throughput ratios: capd --json / tshark = **$(ratio "$n.capd_json" "$n.tshark")**, capd --json / floor = **$(ratio "$n.capd_json" "$n.floor")**;"
+        echo "capd --json --threads 2 / tshark = $(ratio "$n.capd_json2" "$n.tshark"), capd --json --threads 2 / floor = $(ratio "$n.capd_json2" "$n.floor");"
         echo "capd human / tshark = $(ratio "$n.capd_human" "$n.tshark"), capd human / floor = $(ratio "$n.capd_human" "$n.floor")."
     done
     echo
     echo "## Scaling: capd -r --json on longer mTLS captures"
     echo
     echo "Same session rate, so the number of concurrent flows stays the same while the capture grows."
-    echo "capd has no worker-thread option yet: every figure is for 1 thread; the 2-thread column waits for \`--threads\`."
+    echo "Each row gives 1 worker (the default) and 2 (\`--threads 2\`); with 2 the pipeline has four threads (capture,"
+    echo "dispatch, 2 workers, and the merging main thread) on the 2 CPUs."
     echo
-    echo "| capture | packets | threads | runs | wall median (s) | M packets/s | MB/s | peak RSS (MiB) | 2 threads |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
+    echo "| capture | packets | threads | runs | wall median (s) | M packets/s | MB/s | peak RSS (MiB) | CPU median (s) |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     for scale in "${scales[@]}"; do
         f=$BENCH_DIR/mtls-${scale}x.pcap
-        key=mtls-${scale}x.capd_json
-        if timed_out "$key"; then
-            echo "| ${scale}x | ${packets[$f]} | 1 | 0 | stopped at $cap_s s | | | | n/a |"
-            continue
-        fi
-        med=$(res "$key" 3)
-        echo "| ${scale}x | ${packets[$f]} | 1 | $(res "$key" 1) | $(fmt %.3f "$med") | $(mpps "$f" "$med") | $(mbps "$f" "$med") | $(mib "$(res "$key" 5)") | n/a |"
+        for threads in 1 2; do
+            key=mtls-${scale}x.capd_json
+            [ "$threads" = 2 ] && key=mtls-${scale}x.capd_json2
+            if timed_out "$key"; then
+                echo "| ${scale}x | ${packets[$f]} | $threads | 0 | stopped at $cap_s s | | | | |"
+                continue
+            fi
+            med=$(res "$key" 3)
+            echo "| ${scale}x | ${packets[$f]} | $threads | $(res "$key" 1) | $(fmt %.3f "$med") | $(mpps "$f" "$med") | $(mbps "$f" "$med") | $(mib "$(res "$key" 5)") | $(fmt %.2f "$(res "$key" 4)") |"
+        done
     done
     if [ $live = 1 ]; then
         echo
@@ -495,7 +503,8 @@ capd_version="$("$CAPD" --version 2>/dev/null | head -1) (git $(git -C "$top" re
         echo "Load: examples/bench_load for ${live_seconds} s, targets $live_udp_pps UDP datagrams/s and $live_tcp_pps TCP writes/s"
         echo "(64 bytes each, Nagle off; TCP also carries the receiver's ACKs), then a marker connection to the closed"
         echo "port $marker_port. Latency: from the end of the load to the tool printing the marker. Each tool runs alone,"
-        echo "with libpcap's default 2 MiB buffer, its output read by examples/bench_watch. A tool that drops packets"
+        echo "with its default kernel buffer (libpcap's 2 MiB for tcpdump and tshark; capd's 16 MiB TPACKET_V3 ring, blocks"
+        echo "handed over within 5 ms), its output read by examples/bench_watch. A tool that drops packets"
         echo "has less backlog, so its latency must be read together with its drops."
         echo
         echo "| tool | command | load sent (UDP + TCP writes) | packets captured | kernel drops | queue drops | last packet after end of load (ms) |"
@@ -509,6 +518,7 @@ capd_version="$("$CAPD" --version 2>/dev/null | head -1) (git $(git -C "$top" re
     echo
     echo '```'
     echo "capd -r FILE --json > /dev/null"
+    echo "capd -r FILE --json --threads 2 > /dev/null"
     echo "capd -r FILE > /dev/null"
     echo "tshark -r FILE -n ${tshark_fields[*]} > /dev/null"
     echo "tcpdump -nr FILE > /dev/null"

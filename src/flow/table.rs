@@ -204,7 +204,7 @@ impl<A> Flow<A> {
 #[derive(Debug)]
 struct Retired {
     tcp: Connection,
-    client_dir: usize,
+    client_dir: u8,
     /// Position in `FlowTable::retired_order`.
     serial: u64,
 }
@@ -239,13 +239,23 @@ pub struct FlowTable<A> {
 impl<A> FlowTable<A> {
     pub fn new(config: FlowTableConfig) -> Self {
         FlowTable {
+            // The index and the retired conversations are sized for their caps at once: a
+            // table that doubles holds both its old and new halves while it moves (a spike of
+            // tens of MiB at 100k retired conversations), and untouched buckets cost no
+            // resident memory.
+            index: HashMap::with_capacity_and_hasher(
+                config.max_flows.min(1 << 20),
+                KeyHash::default(),
+            ),
+            retired: HashMap::with_capacity_and_hasher(
+                config.max_retired.min(1 << 20),
+                KeyHash::default(),
+            ),
             config,
-            index: HashMap::default(),
             slots: Vec::new(),
             free: Vec::new(),
             next_id: 0,
             evicted: 0,
-            retired: HashMap::default(),
             retired_order: VecDeque::new(),
             next_serial: 0,
         }
@@ -268,7 +278,7 @@ impl<A> FlowTable<A> {
             flow.key,
             Retired {
                 tcp: flow.tcp.clone(),
-                client_dir: flow.client_dir,
+                client_dir: flow.client_dir as u8,
                 serial,
             },
         );
@@ -406,10 +416,10 @@ impl<A> FlowTable<A> {
         };
         let mut conn = ConnState::default();
         let (client_dir, tcp) = if let Some(r) = earlier {
-            if dir != r.client_dir {
+            if dir != usize::from(r.client_dir) {
                 conn.flipped();
             }
-            (r.client_dir, r.tcp)
+            (usize::from(r.client_dir), r.tcp)
         } else if flags.syn() {
             if flags.ack() {
                 conn.flipped();
