@@ -111,6 +111,16 @@ struct Output {
 }
 
 impl Output {
+    /// Empties the output for reuse, keeping its buffers.
+    fn clear(&mut self) {
+        self.json.clear();
+        self.events.clear();
+        self.runs.clear();
+        self.ends.clear();
+        self.batch = None;
+        self.stats = None;
+    }
+
     fn new(json: bool) -> Output {
         Output {
             json: if json {
@@ -210,9 +220,21 @@ impl Worker {
     }
 }
 
-fn work(mut w: Worker, rx: Receiver<ToWorker>, tx: Sender<io::Result<Output>>) {
+fn work(
+    mut w: Worker,
+    rx: Receiver<ToWorker>,
+    tx: Sender<io::Result<Output>>,
+    spent: Receiver<Output>,
+) {
     for msg in rx {
-        let mut out = Output::new(w.json);
+        // Buffers come back from the merger: fresh ones would cost page faults every batch.
+        let mut out = match spent.try_recv() {
+            Ok(mut o) => {
+                o.clear();
+                o
+            }
+            Err(_) => Output::new(w.json),
+        };
         let result = match msg {
             ToWorker::Batch(d) => {
                 let r = w.batch(&d, &mut out);
@@ -238,6 +260,8 @@ pub struct Shards {
     dispatcher: JoinHandle<()>,
     workers: Vec<JoinHandle<()>>,
     outputs: Vec<Receiver<io::Result<Output>>>,
+    /// Where each worker's spent outputs go back to it.
+    spent: Vec<Sender<Output>>,
     recycle: Sender<Batch>,
     /// Run-wide flow id of each worker's live flows.
     ids: Vec<HashMap<u32, u32, FxBuildHasher>>,
@@ -272,9 +296,11 @@ impl Shards {
         let mut to_workers = Vec::new();
         let mut workers = Vec::new();
         let mut outputs = Vec::new();
+        let mut spent = Vec::new();
         for me in 0..n {
             let (tx, rx) = bounded::<ToWorker>(DEPTH);
             let (otx, orx) = bounded::<io::Result<Output>>(DEPTH);
+            let (stx, srx) = bounded::<Output>(DEPTH);
             let w = Worker {
                 me: me as u8,
                 engine: Engine::new(config.clone()),
@@ -283,11 +309,12 @@ impl Shards {
             };
             let h = std::thread::Builder::new()
                 .name(format!("capd-worker-{me}"))
-                .spawn(move || work(w, rx, otx))
+                .spawn(move || work(w, rx, otx, srx))
                 .context("starting a worker thread")?;
             to_workers.push(tx);
             workers.push(h);
             outputs.push(orx);
+            spent.push(stx);
         }
         let dispatcher = std::thread::Builder::new()
             .name("capd-dispatch".into())
@@ -310,6 +337,7 @@ impl Shards {
             dispatcher,
             workers,
             outputs,
+            spent,
             recycle,
             ids: (0..n).map(|_| HashMap::default()).collect(),
             next_id: 0,
@@ -354,15 +382,20 @@ impl Shards {
                 break;
             }
             self.recycle_batch(&mut outs);
+            for (o, tx) in outs.into_iter().zip(&self.spent) {
+                let _ = tx.try_send(o);
+            }
         }
         // Hanging up stops the dispatcher and workers if the sink was closed early.
         let Shards {
             dispatcher,
             workers,
             outputs,
+            spent,
             ..
         } = self;
         drop(outputs);
+        drop(spent);
         let _ = dispatcher.join();
         for w in workers {
             let _ = w.join();
