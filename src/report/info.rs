@@ -42,7 +42,10 @@ impl InfoOut for JsonBuf {
         self.escaped(s);
     }
     fn num(&mut self, n: u64) {
-        self.u64(n);
+        match u32::try_from(n) {
+            Ok(n) => self.u32(n),
+            Err(_) => self.u64(n),
+        }
     }
 }
 

@@ -43,7 +43,7 @@ fn write_record(b: &mut JsonBuf, r: &TlsRecord) {
     b.raw("\",\"version\":");
     b.str(&r.version.name());
     b.raw(",\"length\":");
-    b.u64(u64::from(r.length));
+    b.u32(u32::from(r.length));
     if let Some(m) = &r.messages {
         b.raw(",\"messages\":[");
         for (i, name) in m.iter().enumerate() {
@@ -78,15 +78,15 @@ pub fn write_packet(b: &mut JsonBuf, p: &PacketEvent) {
     b.raw(",\"src\":");
     b.ip(&p.src);
     b.raw(",\"sport\":");
-    b.u64(u64::from(p.sport));
+    b.u32(u32::from(p.sport));
     b.raw(",\"dst\":");
     b.ip(&p.dst);
     b.raw(",\"dport\":");
-    b.u64(u64::from(p.dport));
+    b.u32(u32::from(p.dport));
     b.raw(",\"len\":");
-    b.u64(u64::from(p.len));
+    b.u32(p.len);
     b.raw(",\"caplen\":");
-    b.u64(u64::from(p.caplen));
+    b.u32(p.caplen);
     b.raw(",\"proto\":\"");
     match Protocol(p).parts() {
         (inner, true) => {
@@ -107,13 +107,13 @@ pub fn write_packet(b: &mut JsonBuf, p: &PacketEvent) {
         b.byte(b'"');
     }
     b.raw("],\"seq\":");
-    b.u64(u64::from(t.seq));
+    b.u32(t.seq);
     b.raw(",\"ack\":");
-    b.u64(u64::from(t.ack));
+    b.u32(t.ack);
     b.raw(",\"win\":");
-    b.u64(u64::from(t.win));
+    b.u32(t.win);
     b.raw(",\"payload_len\":");
-    b.u64(u64::from(t.payload_len));
+    b.u32(t.payload_len);
     b.raw(",\"analysis\":[");
     for (i, l) in t.analysis.iter().enumerate() {
         if i > 0 {
@@ -128,13 +128,13 @@ pub fn write_packet(b: &mut JsonBuf, p: &PacketEvent) {
         b.raw(",\"dup_ack\":{\"frame\":");
         b.u64(d.frame);
         b.raw(",\"num\":");
-        b.u64(u64::from(d.num));
+        b.u32(d.num);
         b.byte(b'}');
     }
     b.raw(",\"raw_seq\":");
-    b.u64(u64::from(t.raw_seq));
+    b.u32(t.raw_seq);
     b.raw(",\"raw_ack\":");
-    b.u64(u64::from(t.raw_ack));
+    b.u32(t.raw_ack);
     b.raw("},\"tls\":[");
     for (i, r) in p.tls.iter().enumerate() {
         if i > 0 {
