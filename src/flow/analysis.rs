@@ -43,6 +43,25 @@ impl Label {
         Label::ReusedPorts,
     ];
 
+    /// Every label, its names in byte order (the order of the keys of a flow's `analysis`).
+    pub const BY_NAME: [Label; 15] = [
+        Label::AckLostSegment,
+        Label::DuplicateAck,
+        Label::FastRetransmission,
+        Label::KeepAlive,
+        Label::KeepAliveAck,
+        Label::LostSegment,
+        Label::OutOfOrder,
+        Label::Retransmission,
+        Label::ReusedPorts,
+        Label::SpuriousRetransmission,
+        Label::WindowFull,
+        Label::WindowUpdate,
+        Label::ZeroWindow,
+        Label::ZeroWindowProbe,
+        Label::ZeroWindowProbeAck,
+    ];
+
     /// The label's name in events.
     pub const fn name(self) -> &'static str {
         match self {
@@ -195,6 +214,14 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(serde_json::to_value(&c).unwrap().to_string(), as_map);
+    }
+
+    #[test]
+    fn by_name_is_every_label_in_byte_order() {
+        let mut names: Vec<&str> = Label::ALL.iter().map(|l| l.name()).collect();
+        names.sort_unstable();
+        let by_name: Vec<&str> = Label::BY_NAME.iter().map(|l| l.name()).collect();
+        assert_eq!(by_name, names);
     }
 
     #[test]

@@ -132,6 +132,20 @@ pub enum EndReason {
     End,
 }
 
+impl EndReason {
+    /// The reason's name in events (as its `Serialize` writes it).
+    pub fn name(self) -> &'static str {
+        match self {
+            EndReason::Fin => "fin",
+            EndReason::Rst => "rst",
+            EndReason::Idle => "idle",
+            EndReason::Evicted => "evicted",
+            EndReason::Reused => "reused",
+            EndReason::End => "end",
+        }
+    }
+}
+
 /// The frames of the three-way handshake and its round-trip time.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Handshake {
