@@ -429,6 +429,44 @@ row() { # row FILE KEY LABEL
     echo "| $label | $(res "$key" 1) | $(fmt %.3f "$(res "$key" 2)") / $(fmt %.3f "$med") | $(mpps "$f" "$med") | $(mbps "$f" "$med") | $(mib "$(res "$key" 5)") | $(fmt %.2f "$(res "$key" 4)") |"
 }
 
+# target_rows: issue 6's targets against this run's figures (median wall times).
+target_rows() {
+    local best_mtls best_bulk key k f rss_m rss_b
+    yes_no() { awk -v a="$1" -v b="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? (a >= b) : (a <= b); print ok ? "yes" : "**no**" }'; }
+    best() { # best FILE KEY...: the highest rate of the keys that ran
+        local f=$1 r=0 v
+        shift
+        for k in "$@"; do
+            timed_out "$k" && continue
+            v=$(calc "${packets[$f]} / $(res "$k" 3) / 1e6")
+            r=$(awk -v a="$r" -v b="$v" 'BEGIN { print (b > a) ? b : a }')
+        done
+        echo "$r"
+    }
+    best_mtls=$(best "$mtls" mtls-1x.capd_json mtls-1x.capd_json2)
+    f=$bulk
+    best_bulk=0
+    for key in bulk.capd_json bulk.capd_json2; do
+        timed_out "$key" && continue
+        k=$(calc "${bytes[$f]} / $(res "$key" 3) / 1e6")
+        best_bulk=$(awk -v a="$best_bulk" -v b="$k" 'BEGIN { print (b > a) ? b : a }')
+    done
+    rss_m=$(mib "$(res mtls-1x.capd_json 5)")
+    rss_b=$(mib "$(res bulk.capd_json 5)")
+    echo "| capd --json on mtls-1x.pcap: at least 2.0 M packets/s | $(fmt %.3f "$best_mtls") M packets/s (best of 1 and 2 threads) | $(yes_no "$best_mtls" 2.0 ">=") |"
+    echo "| capd --json on bulk.pcap: at least 1000 MB/s | $(fmt %.0f "$best_bulk") MB/s (best of 1 and 2 threads) | $(yes_no "$best_bulk" 1000 ">=") |"
+    echo "| peak RSS at most 64 MiB, mtls-1x.pcap | $rss_m MiB (1 thread) | $(yes_no "$rss_m" 64 "<=") |"
+    echo "| peak RSS at most 64 MiB, bulk.pcap | $rss_b MiB (1 thread) | $(yes_no "$rss_b" 64 "<=") |"
+    if [ $live = 1 ]; then
+        local drops=$((${live_res[capd.kernel]:-1} + ${live_res[capd.queue]:-1}))
+        local lat=${live_res[capd.latency]}
+        echo "| live on lo: no kernel or queue drops | ${live_res[capd.kernel]} kernel, ${live_res[capd.queue]} queue | $( [ "$drops" = 0 ] && echo yes || echo '**no**') |"
+        local lat_ok='**no**'
+        [[ $lat =~ ^[0-9.]+$ ]] && lat_ok=$(yes_no "$lat" 100 "<=")
+        echo "| live on lo: last packet reported within 100 ms of the load's end | $lat ms | $lat_ok |"
+    fi
+}
+
 loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)
 cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
 ram=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
@@ -448,6 +486,12 @@ capd_version="$("$CAPD" --version 2>/dev/null | head -1) (git $(git -C "$top" re
     echo "- capd: $capd_version; $(rustc --version)"
     echo "- $(tshark --version 2>/dev/null | head -1)"
     echo "- $(tcpdump --version 2>&1 | head -1), $(tcpdump --version 2>&1 | sed -n 2p)"
+    echo
+    echo "## Targets (issue 6)"
+    echo
+    echo "| target | this run | met |"
+    echo "|---|---|---|"
+    target_rows
     echo
     echo "## Inputs"
     echo
