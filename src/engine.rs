@@ -196,16 +196,14 @@ impl Engine {
     /// Expires flows that closed or went idle, as of capture time `now`.
     pub fn handle_tick(&mut self, now: Timestamp) {
         self.last_sweep = now;
-        let mut table =
-            std::mem::replace(&mut self.table, FlowTable::new(FlowTableConfig::default()));
+        let mut table = std::mem::replace(&mut self.table, FlowTable::placeholder());
         table.expire_with(now, |flow, reason| self.sweep_flow(flow, reason));
         self.table = table;
     }
 
     /// The capture is over: every open flow ends.
     pub fn finish(&mut self) {
-        let mut table =
-            std::mem::replace(&mut self.table, FlowTable::new(FlowTableConfig::default()));
+        let mut table = std::mem::replace(&mut self.table, FlowTable::placeholder());
         table.drain_with(|flow| self.sweep_flow(flow, EndReason::End));
         self.table = table;
     }

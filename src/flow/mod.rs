@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod conn;
 pub mod pdu;
 pub mod reassembly;
+pub mod retired;
 pub mod seq;
 pub mod table;
 pub mod tcp;

@@ -15,9 +15,10 @@
 //! time without moving flows or doubling its memory; a flow's `Slot` stays valid until the
 //! flow is removed.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use super::conn::ConnState;
+use super::retired::{Retired, RetiredStore};
 use super::seq::SeqNumber;
 use super::tcp::{Connection, Segment};
 use super::{DirCounts, EndReason, FlowKey, FlowSummary, Handshake, KeyHash, LabelCounts};
@@ -200,15 +201,6 @@ impl<A> Flow<A> {
     }
 }
 
-/// The TCP analysis state of a conversation whose flow ended.
-#[derive(Debug)]
-struct Retired {
-    tcp: Connection,
-    client_dir: u8,
-    /// Position in `FlowTable::retired_order`.
-    serial: u64,
-}
-
 /// Flow slots per slab chunk.
 const CHUNK: usize = 1024;
 
@@ -228,37 +220,36 @@ pub struct FlowTable<A> {
     next_id: FlowId,
     /// Flows evicted to respect the cap.
     pub evicted: u64,
-    /// Ended conversations' analysis state, oldest first in `retired_order`.
-    retired: HashMap<FlowKey, Retired, KeyHash>,
-    /// Keys in the order they were retired; entries whose serial no longer matches the map
-    /// are stale and skipped.
-    retired_order: VecDeque<(u64, FlowKey)>,
-    next_serial: u64,
+    /// Ended conversations' analysis state.
+    retired: RetiredStore,
 }
 
 impl<A> FlowTable<A> {
     pub fn new(config: FlowTableConfig) -> Self {
         FlowTable {
-            // The index and the retired conversations are sized for their caps at once: a
-            // table that doubles holds both its old and new halves while it moves (a spike of
-            // tens of MiB at 100k retired conversations), and untouched buckets cost no
-            // resident memory.
+            // The index is sized for its cap at once: a table that doubles holds both its old
+            // and new halves while it moves, and untouched buckets cost no resident memory.
             index: HashMap::with_capacity_and_hasher(
                 config.max_flows.min(1 << 20),
                 KeyHash::default(),
             ),
-            retired: HashMap::with_capacity_and_hasher(
-                config.max_retired.min(1 << 20),
-                KeyHash::default(),
-            ),
+            retired: RetiredStore::new(config.max_retired),
             config,
             slots: Vec::new(),
             free: Vec::new(),
             next_id: 0,
             evicted: 0,
-            retired_order: VecDeque::new(),
-            next_serial: 0,
         }
+    }
+
+    /// A table that holds nothing and allocates nothing: a stand-in while the real one is
+    /// borrowed elsewhere.
+    pub fn placeholder() -> Self {
+        FlowTable::new(FlowTableConfig {
+            max_flows: 0,
+            max_retired: 0,
+            ..FlowTableConfig::default()
+        })
     }
 
     /// Ended conversations whose analysis state is kept.
@@ -268,35 +259,13 @@ impl<A> FlowTable<A> {
 
     /// Keeps an ending flow's analysis state, within `max_retired`, oldest dropped first.
     fn retire(&mut self, flow: &Flow<A>) {
-        let max = self.config.max_retired;
-        if max == 0 {
-            return;
-        }
-        let serial = self.next_serial;
-        self.next_serial += 1;
         self.retired.insert(
             flow.key,
             Retired {
                 tcp: flow.tcp.clone(),
                 client_dir: flow.client_dir as u8,
-                serial,
             },
         );
-        self.retired_order.push_back((serial, flow.key));
-        while self.retired.len() > max {
-            let Some((s, k)) = self.retired_order.pop_front() else {
-                break;
-            };
-            if self.retired.get(&k).is_some_and(|r| r.serial == s) {
-                self.retired.remove(&k);
-            }
-        }
-        // Revived keys leave stale entries behind; drop them before they outnumber the live.
-        if self.retired_order.len() > 2 * max {
-            let retired = &self.retired;
-            self.retired_order
-                .retain(|(s, k)| retired.get(k).is_some_and(|r| r.serial == *s));
-        }
     }
 
     pub fn len(&self) -> usize {
@@ -734,7 +703,7 @@ mod tests {
             }
             t.expire(Timestamp::new(round * 1000 + 500, 0));
             assert!(t.retired() <= 3);
-            assert!(t.retired_order.len() <= 2 * 3 + 1);
+            assert!(t.retired.order_len() <= 2 * 3 + 1);
         }
     }
 }
