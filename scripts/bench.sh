@@ -304,6 +304,7 @@ for f in "$mtls" "$bulk"; do
     say "timing on $f (${packets[$f]} packets)"
     measure "$n.floor" "$floor" "$f"
     measure "$n.capd_json" "$CAPD" -r "$f" --json
+    measure "$n.capd_json2" "$CAPD" -r "$f" --json --threads 2
     measure "$n.capd_human" "$CAPD" -r "$f"
     measure "$n.tshark" tshark -r "$f" -n "${tshark_fields[@]}"
     measure "$n.tcpdump" tcpdump -nr "$f"
@@ -316,6 +317,7 @@ for scale in "${scales[@]}"; do
     count "$f"
     say "scaling: $f (${packets[$f]} packets)"
     measure "mtls-${scale}x.capd_json" "$CAPD" -r "$f" --json
+    measure "mtls-${scale}x.capd_json2" "$CAPD" -r "$f" --json --threads 2
 done
 
 # --- live ------------------------------------------------------------------------------------
@@ -427,6 +429,44 @@ row() { # row FILE KEY LABEL
     echo "| $label | $(res "$key" 1) | $(fmt %.3f "$(res "$key" 2)") / $(fmt %.3f "$med") | $(mpps "$f" "$med") | $(mbps "$f" "$med") | $(mib "$(res "$key" 5)") | $(fmt %.2f "$(res "$key" 4)") |"
 }
 
+# target_rows: issue 6's targets against this run's figures (median wall times).
+target_rows() {
+    local best_mtls best_bulk key k f rss_m rss_b
+    yes_no() { awk -v a="$1" -v b="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? (a >= b) : (a <= b); print ok ? "yes" : "**no**" }'; }
+    best() { # best FILE KEY...: the highest rate of the keys that ran
+        local f=$1 r=0 v
+        shift
+        for k in "$@"; do
+            timed_out "$k" && continue
+            v=$(calc "${packets[$f]} / $(res "$k" 3) / 1e6")
+            r=$(awk -v a="$r" -v b="$v" 'BEGIN { print (b > a) ? b : a }')
+        done
+        echo "$r"
+    }
+    best_mtls=$(best "$mtls" mtls-1x.capd_json mtls-1x.capd_json2)
+    f=$bulk
+    best_bulk=0
+    for key in bulk.capd_json bulk.capd_json2; do
+        timed_out "$key" && continue
+        k=$(calc "${bytes[$f]} / $(res "$key" 3) / 1e6")
+        best_bulk=$(awk -v a="$best_bulk" -v b="$k" 'BEGIN { print (b > a) ? b : a }')
+    done
+    rss_m=$(mib "$(res mtls-1x.capd_json 5)")
+    rss_b=$(mib "$(res bulk.capd_json 5)")
+    echo "| capd --json on mtls-1x.pcap: at least 2.0 M packets/s | $(fmt %.3f "$best_mtls") M packets/s (best of 1 and 2 threads) | $(yes_no "$best_mtls" 2.0 ">=") |"
+    echo "| capd --json on bulk.pcap: at least 1000 MB/s | $(fmt %.0f "$best_bulk") MB/s (best of 1 and 2 threads) | $(yes_no "$best_bulk" 1000 ">=") |"
+    echo "| peak RSS at most 64 MiB, mtls-1x.pcap | $rss_m MiB (1 thread) | $(yes_no "$rss_m" 64 "<=") |"
+    echo "| peak RSS at most 64 MiB, bulk.pcap | $rss_b MiB (1 thread) | $(yes_no "$rss_b" 64 "<=") |"
+    if [ $live = 1 ]; then
+        local drops=$((${live_res[capd.kernel]:-1} + ${live_res[capd.queue]:-1}))
+        local lat=${live_res[capd.latency]}
+        echo "| live on lo: no kernel or queue drops | ${live_res[capd.kernel]} kernel, ${live_res[capd.queue]} queue | $( [ "$drops" = 0 ] && echo yes || echo '**no**') |"
+        local lat_ok='**no**'
+        [[ $lat =~ ^[0-9.]+$ ]] && lat_ok=$(yes_no "$lat" 100 "<=")
+        echo "| live on lo: last packet reported within 100 ms of the load's end | $lat ms | $lat_ok |"
+    fi
+}
+
 loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)
 cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
 ram=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
@@ -447,6 +487,12 @@ capd_version="$("$CAPD" --version 2>/dev/null | head -1) (git $(git -C "$top" re
     echo "- $(tshark --version 2>/dev/null | head -1)"
     echo "- $(tcpdump --version 2>&1 | head -1), $(tcpdump --version 2>&1 | sed -n 2p)"
     echo
+    echo "## Targets (issue 6)"
+    echo
+    echo "| target | this run | met |"
+    echo "|---|---|---|"
+    target_rows
+    echo
     echo "## Inputs"
     echo
     echo "| file | packets | MB | made of |"
@@ -462,31 +508,37 @@ capd_version="$("$CAPD" --version 2>/dev/null | head -1) (git $(git -C "$top" re
         echo "| tool | runs | wall min / median (s) | M packets/s | MB/s | peak RSS (MiB) | CPU median (s) |"
         echo "|---|---:|---:|---:|---:|---:|---:|"
         row "$f" "$n.capd_json" "capd -r --json"
+        row "$f" "$n.capd_json2" "capd -r --json --threads 2"
         row "$f" "$n.capd_human" "capd -r (human)"
         row "$f" "$n.tshark" "tshark, TCP analysis + TLS fields"
         row "$f" "$n.tcpdump" "tcpdump -nr"
         row "$f" "$n.floor" "floor: libpcap + etherparse decode"
         echo
         echo "Throughput ratios: capd --json / tshark = **$(ratio "$n.capd_json" "$n.tshark")**, capd --json / floor = **$(ratio "$n.capd_json" "$n.floor")**;"
+        echo "capd --json --threads 2 / tshark = $(ratio "$n.capd_json2" "$n.tshark"), capd --json --threads 2 / floor = $(ratio "$n.capd_json2" "$n.floor");"
         echo "capd human / tshark = $(ratio "$n.capd_human" "$n.tshark"), capd human / floor = $(ratio "$n.capd_human" "$n.floor")."
     done
     echo
     echo "## Scaling: capd -r --json on longer mTLS captures"
     echo
     echo "Same session rate, so the number of concurrent flows stays the same while the capture grows."
-    echo "capd has no worker-thread option yet: every figure is for 1 thread; the 2-thread column waits for \`--threads\`."
+    echo "Each row gives 1 worker (the default) and 2 (\`--threads 2\`); with 2 the pipeline has four threads (capture,"
+    echo "dispatch, 2 workers, and the merging main thread) on the 2 CPUs."
     echo
-    echo "| capture | packets | threads | runs | wall median (s) | M packets/s | MB/s | peak RSS (MiB) | 2 threads |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
+    echo "| capture | packets | threads | runs | wall median (s) | M packets/s | MB/s | peak RSS (MiB) | CPU median (s) |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     for scale in "${scales[@]}"; do
         f=$BENCH_DIR/mtls-${scale}x.pcap
-        key=mtls-${scale}x.capd_json
-        if timed_out "$key"; then
-            echo "| ${scale}x | ${packets[$f]} | 1 | 0 | stopped at $cap_s s | | | | n/a |"
-            continue
-        fi
-        med=$(res "$key" 3)
-        echo "| ${scale}x | ${packets[$f]} | 1 | $(res "$key" 1) | $(fmt %.3f "$med") | $(mpps "$f" "$med") | $(mbps "$f" "$med") | $(mib "$(res "$key" 5)") | n/a |"
+        for threads in 1 2; do
+            key=mtls-${scale}x.capd_json
+            [ "$threads" = 2 ] && key=mtls-${scale}x.capd_json2
+            if timed_out "$key"; then
+                echo "| ${scale}x | ${packets[$f]} | $threads | 0 | stopped at $cap_s s | | | | |"
+                continue
+            fi
+            med=$(res "$key" 3)
+            echo "| ${scale}x | ${packets[$f]} | $threads | $(res "$key" 1) | $(fmt %.3f "$med") | $(mpps "$f" "$med") | $(mbps "$f" "$med") | $(mib "$(res "$key" 5)") | $(fmt %.2f "$(res "$key" 4)") |"
+        done
     done
     if [ $live = 1 ]; then
         echo
@@ -495,7 +547,8 @@ capd_version="$("$CAPD" --version 2>/dev/null | head -1) (git $(git -C "$top" re
         echo "Load: examples/bench_load for ${live_seconds} s, targets $live_udp_pps UDP datagrams/s and $live_tcp_pps TCP writes/s"
         echo "(64 bytes each, Nagle off; TCP also carries the receiver's ACKs), then a marker connection to the closed"
         echo "port $marker_port. Latency: from the end of the load to the tool printing the marker. Each tool runs alone,"
-        echo "with libpcap's default 2 MiB buffer, its output read by examples/bench_watch. A tool that drops packets"
+        echo "with its default kernel buffer (libpcap's 2 MiB for tcpdump and tshark; capd's 16 MiB TPACKET_V3 ring, blocks"
+        echo "handed over within 5 ms), its output read by examples/bench_watch. A tool that drops packets"
         echo "has less backlog, so its latency must be read together with its drops."
         echo
         echo "| tool | command | load sent (UDP + TCP writes) | packets captured | kernel drops | queue drops | last packet after end of load (ms) |"
@@ -509,6 +562,7 @@ capd_version="$("$CAPD" --version 2>/dev/null | head -1) (git $(git -C "$top" re
     echo
     echo '```'
     echo "capd -r FILE --json > /dev/null"
+    echo "capd -r FILE --json --threads 2 > /dev/null"
     echo "capd -r FILE > /dev/null"
     echo "tshark -r FILE -n ${tshark_fields[*]} > /dev/null"
     echo "tcpdump -nr FILE > /dev/null"

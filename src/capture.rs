@@ -1,12 +1,21 @@
 //! libpcap sources (live interfaces and pcap/pcapng files), the capture thread, and the pcap
 //! writer behind `-w`.
 //!
-//! The capture thread owns the libpcap handle. It copies each frame into a reusable buffer,
-//! numbers it as tshark would (every record of a file counts, filtered or not), writes it to the
-//! `-w` file, and sends batches over a bounded crossbeam channel to the pipeline. Consumed batches
-//! come back over a second channel, so after warm-up no frame costs an allocation. A live capture
+//! The capture thread owns the libpcap handle. It copies each frame into its batch's one
+//! contiguous buffer (so the pipeline reads frames in address order, and a batch's memory is
+//! what its frames hold), numbers it as tshark would (every record of a file counts, filtered or
+//! not), writes it to the `-w` file, and sends batches over a bounded crossbeam channel to the
+//! pipeline. Consumed batches come back over a second channel, so after warm-up no frame costs
+//! an allocation. A live capture
 //! that finds the channel full drops the batch and counts it (`dropped_queue`): the kernel buffer
 //! must keep draining. A replay waits instead, since a file cannot overrun.
+//!
+//! Live captures read libpcap's TPACKET_V3 ring: packets packed into blocks the kernel hands
+//! over when full or after `BLOCK_TIMEOUT`, so a ring of a few MiB holds tens of thousands of
+//! small packets. In immediate mode (`--immediate-mode`, TPACKET_V2) every packet takes a slot
+//! of the full snapshot length (256 KiB by default on interfaces with segmentation offload,
+//! such as lo and veth), so a 2 MiB ring holds eight packets and a burst overruns it at once.
+//! Frames arriving together go in one batch; a batch is sent as soon as the ring is empty.
 //!
 //! Decoding and everything after it happen elsewhere; this file only moves bytes.
 
@@ -25,13 +34,21 @@ use crate::event::Timestamp;
 /// Frames per batch sent to the pipeline.
 pub const BATCH_FRAMES: usize = 256;
 /// A batch is also sent once it holds this many bytes, bounding the queue's memory.
-pub const BATCH_BYTES: usize = 512 * 1024;
-/// Batches the channel holds before a live capture starts dropping.
-pub const QUEUE_BATCHES: usize = 64;
-/// Frame buffers larger than this are released rather than recycled.
-const MAX_RECYCLED_FRAME: usize = 64 * 1024;
+pub const BATCH_BYTES: usize = 128 * 1024;
+/// Batches the channel holds before a live capture starts dropping: with the kernel's
+/// buffer behind it, enough for the pipeline's longest pauses (a flow sweep, a burst of
+/// handshakes), and at most a few MiB.
+pub const QUEUE_BATCHES: usize = 32;
+/// A batch buffer that grew past this (frames of up to 256 KiB) is released, not recycled.
+const MAX_RECYCLED_BYTES: usize = 2 * BATCH_BYTES;
 /// How long a quiet live capture waits before checking whether it should stop.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// How long the kernel holds a ring block that has packets before handing it over: the
+/// longest delay a packet sees on its way to the pipeline (outside immediate mode).
+const BLOCK_TIMEOUT: Duration = Duration::from_millis(5);
+/// The kernel ring's size when not given (`-B`): libpcap's 2 MiB overruns in bursts of a few
+/// hundred thousand packets a second; this holds about half a second of them.
+pub const DEFAULT_BUFFER_BYTES: i32 = 16 << 20;
 /// How often a quiet live capture tells the pipeline the time.
 const TICK_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -47,9 +64,12 @@ pub enum Source {
 pub struct LiveOptions {
     pub interface: String,
     pub snaplen: i32,
-    /// Kernel buffer size in bytes; libpcap's default when `None`.
+    /// Kernel buffer size in bytes; `DEFAULT_BUFFER_BYTES` when `None`.
     pub buffer_size: Option<i32>,
     pub promiscuous: bool,
+    /// Deliver each packet at once (TPACKET_V2 slots of the snapshot length) rather than in
+    /// blocks handed over within `BLOCK_TIMEOUT`.
+    pub immediate: bool,
 }
 
 /// Everything the capture side needs.
@@ -155,34 +175,22 @@ pub fn drop_privileges(user: &str) -> Result<(), CaptureError> {
     Ok(())
 }
 
-/// One captured frame, owned, with a buffer that is reused from batch to batch.
-#[derive(Debug, Default, Clone)]
-pub struct OwnedFrame {
-    pub number: u64,
-    pub ts: Timestamp,
-    pub linktype: i32,
-    pub orig_len: u32,
-    pub data: Vec<u8>,
+/// Where a frame of a batch lies in its buffer, and what libpcap said of it.
+#[derive(Debug, Clone, Copy)]
+struct FrameSlot {
+    number: u64,
+    ts: Timestamp,
+    linktype: i32,
+    orig_len: u32,
+    start: usize,
+    end: usize,
 }
 
-impl OwnedFrame {
-    pub fn as_frame(&self) -> Frame<'_> {
-        Frame {
-            number: self.number,
-            ts: self.ts,
-            linktype: self.linktype,
-            orig_len: self.orig_len,
-            data: &self.data,
-        }
-    }
-}
-
-/// A batch of frames; `len` of `frames` are live, the rest are spare buffers.
+/// A batch of frames, their bytes back to back in one buffer reused from batch to batch.
 #[derive(Debug, Default)]
 pub struct Batch {
-    frames: Vec<OwnedFrame>,
-    len: usize,
-    bytes: usize,
+    data: Vec<u8>,
+    slots: Vec<FrameSlot>,
     /// For a live capture with nothing to send: the current time, so that flows can expire
     /// while the interface is quiet.
     pub tick: Option<Timestamp>,
@@ -190,41 +198,55 @@ pub struct Batch {
 
 impl Batch {
     fn push(&mut self, number: u64, ts: Timestamp, linktype: i32, orig_len: u32, data: &[u8]) {
-        if self.len == self.frames.len() {
-            self.frames.push(OwnedFrame::default());
-        }
-        let f = &mut self.frames[self.len];
-        f.number = number;
-        f.ts = ts;
-        f.linktype = linktype;
-        f.orig_len = orig_len;
-        f.data.clear();
-        f.data.extend_from_slice(data);
-        self.len += 1;
-        self.bytes += data.len();
+        let start = self.data.len();
+        self.data.extend_from_slice(data);
+        self.slots.push(FrameSlot {
+            number,
+            ts,
+            linktype,
+            orig_len,
+            start,
+            end: self.data.len(),
+        });
     }
 
     fn is_full(&self) -> bool {
-        self.len >= BATCH_FRAMES || self.bytes >= BATCH_BYTES
+        self.slots.len() >= BATCH_FRAMES || self.data.len() >= BATCH_BYTES
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.slots.is_empty()
     }
 
-    pub fn frames(&self) -> &[OwnedFrame] {
-        &self.frames[..self.len]
+    /// Frames in the batch.
+    pub fn len(&self) -> usize {
+        self.slots.len()
     }
 
-    /// Empties the batch for reuse, releasing unusually large buffers.
-    pub fn clear(&mut self) {
-        for f in &mut self.frames[..self.len] {
-            if f.data.capacity() > MAX_RECYCLED_FRAME {
-                f.data = Vec::new();
-            }
+    /// The `i`th frame (`i < len()`).
+    pub fn frame(&self, i: usize) -> Frame<'_> {
+        let s = self.slots[i];
+        Frame {
+            number: s.number,
+            ts: s.ts,
+            linktype: s.linktype,
+            orig_len: s.orig_len,
+            data: self.data.get(s.start..s.end).unwrap_or_default(),
         }
-        self.len = 0;
-        self.bytes = 0;
+    }
+
+    /// The frames, in capture order.
+    pub fn frames(&self) -> impl Iterator<Item = Frame<'_>> {
+        (0..self.slots.len()).map(|i| self.frame(i))
+    }
+
+    /// Empties the batch for reuse, releasing an unusually large buffer.
+    pub fn clear(&mut self) {
+        if self.data.capacity() > MAX_RECYCLED_BYTES {
+            self.data = Vec::new();
+        }
+        self.data.clear();
+        self.slots.clear();
         self.tick = None;
     }
 }
@@ -388,16 +410,18 @@ fn open_live(opts: &LiveOptions) -> Result<Capture<Active>, CaptureError> {
             available: names.join(", "),
         });
     }
-    let mut inactive = Capture::from_device(opts.interface.as_str())
+    let inactive = Capture::from_device(opts.interface.as_str())
         .map_err(|e| classify_live_error(&opts.interface, &names, e))?
         .snaplen(opts.snaplen)
         .promisc(opts.promiscuous)
-        .immediate_mode(true)
-        .timeout(POLL_INTERVAL.as_millis() as i32)
-        .precision(Precision::Nano);
-    if let Some(size) = opts.buffer_size {
-        inactive = inactive.buffer_size(size);
-    }
+        .immediate_mode(opts.immediate)
+        .timeout(if opts.immediate {
+            POLL_INTERVAL.as_millis() as i32
+        } else {
+            BLOCK_TIMEOUT.as_millis() as i32
+        })
+        .precision(Precision::Nano)
+        .buffer_size(opts.buffer_size.unwrap_or(DEFAULT_BUFFER_BYTES));
     let cap = inactive
         .open()
         .map_err(|e| classify_live_error(&opts.interface, &names, e))?;
@@ -470,7 +494,7 @@ impl Sending {
             match self.tx.try_send(full) {
                 Ok(()) => {}
                 Err(TrySendError::Full(mut b)) => {
-                    self.dropped += b.len as u64;
+                    self.dropped += b.len() as u64;
                     b.clear();
                     self.batch = b;
                 }
@@ -574,11 +598,16 @@ fn run(
                 report.passed += got;
                 match result {
                     Ok(_) if got > 0 => {
-                        // Send what arrived now rather than wait for a full batch: events must
-                        // appear as packets arrive.
-                        out.flush();
+                        // More may be waiting in the ring: read on, and send once the batch
+                        // is full or the ring empty.
+                        if out.batch.is_full() {
+                            out.flush();
+                        }
                     }
                     Ok(_) => {
+                        // The ring is empty: send what arrived now rather than wait for a
+                        // full batch, since events must appear as packets arrive.
+                        out.flush();
                         if let Some(w) = &mut o.savefile {
                             let _ = w.flush();
                         }
@@ -675,11 +704,31 @@ mod tests {
     fn batches_reuse_their_buffers() {
         let mut b = Batch::default();
         b.push(1, Timestamp::default(), 1, 3, b"abc");
-        let ptr = b.frames()[0].data.as_ptr();
+        b.push(2, Timestamp::default(), 1, 2, b"de");
+        let ptr = b.frame(0).data.as_ptr();
+        assert_eq!(b.frame(1).data, b"de");
         b.clear();
-        b.push(2, Timestamp::default(), 1, 3, b"xyz");
-        assert_eq!(b.frames()[0].data.as_ptr(), ptr);
-        assert_eq!(b.frames()[0].number, 2);
-        assert_eq!(b.frames().len(), 1);
+        b.push(3, Timestamp::default(), 1, 3, b"xyz");
+        assert_eq!(b.frame(0).data.as_ptr(), ptr);
+        assert_eq!(b.frame(0).number, 3);
+        assert_eq!(b.frame(0).data, b"xyz");
+        assert_eq!(b.len(), 1);
+    }
+
+    #[test]
+    fn a_batch_is_full_by_frames_or_by_bytes() {
+        let mut b = Batch::default();
+        for i in 0..BATCH_FRAMES as u64 - 1 {
+            b.push(i, Timestamp::default(), 1, 1, b"x");
+        }
+        assert!(!b.is_full());
+        b.push(0, Timestamp::default(), 1, 1, b"x");
+        assert!(b.is_full());
+        let mut b = Batch::default();
+        b.push(1, Timestamp::default(), 1, 0, &vec![0; BATCH_BYTES]);
+        assert!(b.is_full());
+        b.push(2, Timestamp::default(), 1, 0, &vec![0; 3 * BATCH_BYTES]);
+        b.clear();
+        assert_eq!(b.data.capacity(), 0, "an oversized buffer is released");
     }
 }

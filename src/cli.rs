@@ -71,7 +71,7 @@ pub struct Args {
           value_parser = clap::value_parser!(i32).range(64..=262_144))]
     pub snaplen: i32,
 
-    /// Kernel capture buffer size in KiB (live).
+    /// Kernel capture buffer size in KiB (live; 16384 when not given).
     #[arg(short = 'B', long = "buffer-size", value_name = "KiB",
           value_parser = clap::value_parser!(u32).range(64..=4_194_304))]
     pub buffer_kib: Option<u32>,
@@ -79,6 +79,12 @@ pub struct Args {
     /// Put the interface in promiscuous mode (off by default).
     #[arg(long)]
     pub promisc: bool,
+
+    /// Hand each packet over as it arrives (live), instead of in blocks the kernel passes on
+    /// within 5 ms; each packet then takes a ring slot of the snapshot length, so bursts are
+    /// more likely to be dropped.
+    #[arg(long = "immediate-mode")]
+    pub immediate: bool,
 
     /// Show each packet's decoded fields.
     #[arg(short = 'V', long = "verbose", conflicts_with = "quiet")]
@@ -123,6 +129,12 @@ pub struct Args {
           value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub max_flows: u64,
 
+    /// Worker threads dissecting flows (each flow stays on one); output is the same as with
+    /// one, unless a cap (--max-flows, reassembly memory) is reached.
+    #[arg(long = "threads", value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub threads: u64,
+
     /// Seconds of capture time after which a silent flow ends.
     #[arg(long = "idle-timeout", value_name = "SECONDS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
@@ -164,8 +176,8 @@ pub struct Config {
     pub engine: EngineConfig,
     pub output: Output,
     pub user: Option<String>,
-    /// `--ca`: judges each TLS session.
-    pub verifier: Option<Verifier>,
+    /// Worker threads (`--threads`); 1 runs the engine on the pipeline thread itself.
+    pub threads: usize,
 }
 
 /// A usage error, reported with exit status 2.
@@ -196,6 +208,7 @@ impl Args {
                 snaplen: self.snaplen,
                 buffer_size: self.buffer_kib.map(|k| (k as i32).saturating_mul(1024)),
                 promiscuous: self.promisc,
+                immediate: self.immediate,
             }),
             (None, Some(r)) => Source::File(r),
             (None, None) => {
@@ -249,6 +262,9 @@ impl Args {
         engine.flows.max_retired = self.max_flows as usize;
         engine.flows.idle_timeout_ns = i128::from(self.idle_timeout) * 1_000_000_000;
         engine.emit_other_frames = matches!(output, Output::Human(h) if h.detail != Detail::Quiet);
+        // Raw TLS evidence (chains, transcripts) is kept only for the checks `--ca` makes.
+        engine.evidence = verifier.is_some();
+        engine.verifier = verifier.map(std::sync::Arc::new);
         Ok(Config {
             capture: CaptureConfig {
                 source,
@@ -259,7 +275,7 @@ impl Args {
             engine,
             output,
             user: self.user,
-            verifier,
+            threads: self.threads as usize,
         })
     }
 }
@@ -384,7 +400,8 @@ mod tests {
             "localhost",
         ])
         .unwrap();
-        assert!(c.verifier.is_some());
+        assert!(c.engine.verifier.is_some());
+        assert!(c.engine.evidence);
     }
 
     #[test]

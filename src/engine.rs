@@ -9,8 +9,10 @@
 use std::collections::VecDeque;
 
 use crate::decode::{self, Decoded, HeaderProblem, TcpPacket};
+use crate::dissect::TlsSession;
 use crate::dissect::session::SessionBuilder;
 use crate::dissect::tls::{self, Ctx, FrameDissector, FrameTls, TlsConversation};
+use crate::dissect::verify::Verifier;
 use crate::event::{
     AppInfo, Endpoint, Event, MalformedEvent, OtherFrameEvent, PacketEvent, StatsEvent, TcpOpt,
     TcpSummary, Timestamp, TlsInfo,
@@ -19,7 +21,7 @@ use crate::flow::pdu::{self, Desegmenter};
 use crate::flow::reassembly::{Abandoned, Chunk, Stream};
 use crate::flow::table::Flow;
 use crate::flow::tcp::{Segment, SegmentAnalysis};
-use crate::flow::{EndReason, FlowKey, FlowTable, FlowTableConfig, Label};
+use crate::flow::{EndReason, FlowKey, FlowSummary, FlowTable, FlowTableConfig, Label};
 
 /// One captured frame, borrowed.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +46,11 @@ pub struct EngineConfig {
     pub max_buffer_total: usize,
     /// Queue events for frames that are not TCP (the human packet list shows them).
     pub emit_other_frames: bool,
+    /// Keep each TLS session's raw evidence (chains, transcript) in its summary, for checks
+    /// made after dissection (`--ca`); several kilobytes per handshake in flight.
+    pub evidence: bool,
+    /// Judge each TLS session against a CA (`--ca`): its summary carries the verdict.
+    pub verifier: Option<std::sync::Arc<Verifier>>,
 }
 
 impl Default for EngineConfig {
@@ -53,6 +60,8 @@ impl Default for EngineConfig {
             max_buffer_per_direction: 4 << 20,
             max_buffer_total: 64 << 20,
             emit_other_frames: false,
+            evidence: true,
+            verifier: None,
         }
     }
 }
@@ -89,6 +98,8 @@ pub struct Engine {
     config: EngineConfig,
     table: FlowTable<FlowApp>,
     events: VecDeque<Event>,
+    /// Flows a sweep ended, waiting to be read before `events` (see `sweep_flow`).
+    swept: VecDeque<(Option<Box<TlsSession>>, Box<FlowSummary>)>,
     stats: StatsEvent,
     first_ts: Option<Timestamp>,
     last_sweep: Timestamp,
@@ -102,6 +113,7 @@ impl Engine {
             table: FlowTable::new(config.flows.clone()),
             config,
             events: VecDeque::new(),
+            swept: VecDeque::new(),
             stats: StatsEvent::default(),
             first_ts: None,
             last_sweep: Timestamp::default(),
@@ -111,7 +123,18 @@ impl Engine {
 
     /// The next queued event, oldest first.
     pub fn poll_event(&mut self) -> Option<Event> {
+        if let Some((tls, _)) = self.swept.front_mut() {
+            if let Some(t) = tls.take() {
+                return Some(Event::TlsHandshake(t));
+            }
+            return self.swept.pop_front().map(|(_, f)| Event::Flow(f));
+        }
         self.events.pop_front()
+    }
+
+    /// Flows created so far; a flow created by a frame has this number, before it, as its id.
+    pub fn flows_created(&self) -> u64 {
+        self.table.created()
     }
 
     /// Counters so far (flows and handshakes included).
@@ -124,13 +147,28 @@ impl Engine {
 
     /// Processes one frame.
     pub fn handle_frame(&mut self, frame: &Frame<'_>) {
-        self.stats.packets += 1;
-        self.stats.bytes += u64::from(frame.orig_len);
+        let rel_ns = self.clock(frame);
+        self.process(frame, rel_ns);
+    }
+
+    /// Advances capture time to `frame`: learns the capture's first timestamp, sweeps flows
+    /// when a second of capture time has passed, and returns the frame's time since the first
+    /// frame. A sharded run (`--threads`) clocks every engine with every frame, so all sweep
+    /// at the same frames as one engine would, and gives each frame to one engine to
+    /// `process`.
+    pub fn clock(&mut self, frame: &Frame<'_>) -> i64 {
         let first = *self.first_ts.get_or_insert(frame.ts);
         let rel_ns = i64::try_from(frame.ts.nanos_since(first)).unwrap_or(i64::MAX);
         if frame.ts.nanos_since(self.last_sweep) >= SWEEP_INTERVAL_NS {
             self.handle_tick(frame.ts);
         }
+        rel_ns
+    }
+
+    /// Decodes and dissects a frame already `clock`ed, `rel_ns` after the first frame.
+    pub fn process(&mut self, frame: &Frame<'_>, rel_ns: i64) {
+        self.stats.packets += 1;
+        self.stats.bytes += u64::from(frame.orig_len);
         match decode::decode(frame.linktype, frame.data, frame.orig_len) {
             Decoded::Tcp(p) => self.tcp(frame, rel_ns, &p),
             Decoded::Other(o) | Decoded::Truncated(o) => {
@@ -162,19 +200,45 @@ impl Engine {
     /// Expires flows that closed or went idle, as of capture time `now`.
     pub fn handle_tick(&mut self, now: Timestamp) {
         self.last_sweep = now;
-        for (flow, reason) in self.table.expire(now) {
-            self.end_flow(flow, reason);
-        }
+        let mut table = std::mem::replace(&mut self.table, FlowTable::placeholder());
+        table.expire_with(now, |flow, reason| self.sweep_flow(flow, reason));
+        self.table = table;
     }
 
     /// The capture is over: every open flow ends.
     pub fn finish(&mut self) {
-        for flow in self.table.drain() {
-            self.end_flow(flow, EndReason::End);
+        let mut table = std::mem::replace(&mut self.table, FlowTable::placeholder());
+        table.drain_with(|flow| self.sweep_flow(flow, EndReason::End));
+        self.table = table;
+    }
+
+    /// Ends a flow: its events go after those already queued.
+    fn end_flow(&mut self, flow: Flow<FlowApp>, reason: EndReason) {
+        let (tls, summary) = self.close_flow(flow, reason);
+        if let Some(t) = tls {
+            self.events.push_back(Event::TlsHandshake(t));
+        }
+        self.events.push_back(Event::Flow(summary));
+    }
+
+    /// Ends a flow found by a sweep. Sweeps end thousands of flows at once in a busy capture,
+    /// so their events wait in a compact queue of their own (boxes, not whole events), read
+    /// before the main queue; when the main queue holds events already, they go after them.
+    fn sweep_flow(&mut self, flow: Flow<FlowApp>, reason: EndReason) {
+        if self.events.is_empty() {
+            let ended = self.close_flow(flow, reason);
+            self.swept.push_back(ended);
+        } else {
+            self.end_flow(flow, reason);
         }
     }
 
-    fn end_flow(&mut self, mut flow: Flow<FlowApp>, reason: EndReason) {
+    /// The session summary (if not reported yet) and the summary of an ending flow.
+    fn close_flow(
+        &mut self,
+        mut flow: Flow<FlowApp>,
+        reason: EndReason,
+    ) -> (Option<Box<TlsSession>>, Box<FlowSummary>) {
         for dir in 0..2 {
             let freed = flow.app.streams[dir].finish(&mut |c| {
                 if let Chunk::Gap(n) = c {
@@ -183,18 +247,21 @@ impl Engine {
             });
             self.adjust_buffered(freed);
         }
+        let mut session = None;
         if let Some(t) = flow.app.tls.as_mut() {
             self.adjust_buffered(-(t.buffered() as isize));
             self.stats.tls_unsynced += t.conv.unsynced;
             self.stats.tls_oversized +=
                 t.conv.oversized_messages + t.deseg.iter().map(|d| d.abandoned).sum::<u64>();
-            if let Some(s) = t.conv.session.take_final() {
+            session = t.conv.session.take().and_then(|mut b| b.take_final());
+            if let (Some(v), Some(s)) = (&self.config.verifier, session.as_mut()) {
+                s.verdict = Some(v.judge(s));
+            }
+            if session.is_some() {
                 self.stats.tls_handshakes += 1;
-                self.events.push_back(Event::TlsHandshake(s));
             }
         }
-        self.events
-            .push_back(Event::Flow(Box::new(flow.summary(reason))));
+        (session, Box::new(flow.summary(reason)))
     }
 
     fn adjust_buffered(&mut self, delta: isize) {
@@ -230,25 +297,34 @@ impl Engine {
         // A SYN with a new ISN on a known 4-tuple starts a new flow (Wireshark's
         // "TCP Port numbers reused").
         let mut reused = false;
-        if let Some(old) = self.table.get_mut(&key)
+        let mut slot = self.table.find(&key);
+        if let Some(s) = slot
+            && let Some(old) = self.table.flow(s)
             && old.tcp.syn_starts_new_conversation(dir, &seg)
         {
             if let Some(old) = self.table.remove(&key) {
                 self.end_flow(old, EndReason::Reused);
             }
             reused = true;
+            slot = None;
         }
-        let mut evicted = Vec::new();
-        if self.table.get_mut(&key).is_none() {
-            // A conversation that ended on this 4-tuple goes on, or is replaced (reused ports).
-            reused |= self
-                .table
-                .create(key, dir, &seg, FlowApp::default(), &mut evicted);
-        }
-        for f in evicted {
-            self.end_flow(f, EndReason::Evicted);
-        }
-        let Some(flow) = self.table.get_mut(&key) else {
+        let slot = match slot {
+            Some(s) => s,
+            None => {
+                // A conversation that ended on this 4-tuple goes on, or is replaced (reused
+                // ports).
+                let mut evicted = Vec::new();
+                let (s, r) =
+                    self.table
+                        .create_slot(key, dir, &seg, FlowApp::default(), &mut evicted);
+                reused |= r;
+                for f in evicted {
+                    self.end_flow(f, EndReason::Evicted);
+                }
+                s
+            }
+        };
+        let Some(flow) = self.table.flow(slot) else {
             return;
         };
 
@@ -338,12 +414,15 @@ impl Engine {
             && !skip
             && (tls::looks_like_tls_start(p.payload) || tls::is_tls_port(p.sport, p.dport))
         {
-            let session = SessionBuilder::new(
+            let mut session = SessionBuilder::new(
                 flow_id,
                 flow.client().to_string(),
                 flow.server().to_string(),
                 flow.syn_time,
             );
+            if !self.config.evidence {
+                session = session.without_evidence();
+            }
             flow.app.tls = Some(Box::new(TlsFlow {
                 conv: TlsConversation::new(session),
                 deseg: Default::default(),
@@ -389,8 +468,15 @@ impl Engine {
                     out: &mut frame_tls,
                 },
             );
-            app = frame_app_info(&report, &frame_tls);
-            session_event = t.conv.session.take_ready();
+            app = frame_app_info(&report, &mut frame_tls);
+            session_event = t.conv.session.as_mut().and_then(|b| b.take_ready());
+            if let (Some(v), Some(s)) = (&self.config.verifier, session_event.as_mut()) {
+                s.verdict = Some(v.judge(s));
+            }
+            if session_event.is_some() {
+                // Reported: nothing the builder holds is needed again.
+                t.conv.session = None;
+            }
             let after = t.buffered();
             self.buffered_total = (self.buffered_total + after).saturating_sub(before);
         }
@@ -436,7 +522,7 @@ impl Engine {
 
 /// The Info and Protocol columns' application part, from what desegmentation and TLS did to
 /// them (see `flow::pdu::Report`).
-fn frame_app_info(report: &pdu::Report, tls: &FrameTls) -> AppInfo {
+fn frame_app_info(report: &pdu::Report, tls: &mut FrameTls) -> AppInfo {
     if let Some(msg) = report.reassembly_error {
         return AppInfo::ReassemblyError(msg);
     }
@@ -457,7 +543,7 @@ fn frame_app_info(report: &pdu::Report, tls: &FrameTls) -> AppInfo {
             } else {
                 tls.protocol.unwrap_or("TLS")
             },
-            items: tls.items.clone(),
+            items: std::mem::take(&mut tls.items),
             malformed: false,
         });
     }

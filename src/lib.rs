@@ -2,7 +2,8 @@
 //!
 //! The pipeline runs one way: `capture` (libpcap, OS) → `decode` (bytes to headers) →
 //! `flow` (TCP analysis and reassembly) → `dissect` (TLS) → `report` (text and JSON), with
-//! `engine` tying decode, flow and dissect into a sans-IO core: frames in, events out.
+//! `engine` tying decode, flow and dissect into a sans-IO core: frames in, events out;
+//! `shard` runs several engines on worker threads (`--threads`) and merges their events.
 //! `lab` is the mutual-TLS lab capd was built to watch, and `capd demo`.
 
 pub mod capture;
@@ -15,3 +16,4 @@ pub mod flow;
 pub mod lab;
 pub mod report;
 pub mod run;
+pub mod shard;

@@ -11,17 +11,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
-use crossbeam_channel::bounded;
+use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::capture::{self, Batch, QUEUE_BATCHES};
 use crate::cli::{Config, Output};
-use crate::dissect::verify::Verifier;
 use crate::engine::Engine;
 use crate::event::Event;
 use crate::report::Sink;
 use crate::report::human::Human;
 use crate::report::json::JsonLines;
 use crate::report::ladder::Ladder;
+use crate::shard::Shards;
 
 /// How a run ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -93,33 +93,25 @@ pub fn run_with(
     let handle = capture::spawn(opened, tx, recycle_rx, stop.clone())
         .context("starting the capture thread")?;
     started(stop.clone());
-
     let mut engine = Engine::new(config.engine.clone());
-    let verifier = config.verifier.as_ref();
-    let mut closed = false;
-    'batches: for mut batch in rx.iter() {
-        if let Some(now) = batch.tick {
-            engine.handle_tick(now);
-        }
-        for f in batch.frames() {
-            engine.handle_frame(&f.as_frame());
-            if !pump(&mut engine, sink.as_mut(), verifier, false)? {
-                closed = true;
-                break 'batches;
-            }
-        }
-        // Live: show events as packets arrive rather than when a buffer fills.
-        if (live || batch.tick.is_some()) && !pump(&mut engine, sink.as_mut(), verifier, true)? {
-            closed = true;
-            break;
-        }
-        batch.clear();
-        let _ = recycle_tx.try_send(batch);
-    }
+
+    let (closed, engine_stats) = if config.threads > 1 {
+        let shards = Shards::start(
+            config.threads,
+            &config.engine,
+            sink.is_json_lines(),
+            rx,
+            recycle_tx,
+        )?;
+        let ended = shards.merge(sink.as_mut(), live, &stop)?;
+        (ended.closed, Some(ended.stats))
+    } else {
+        let closed = single(&mut engine, sink.as_mut(), rx, recycle_tx, live)?;
+        (closed, None)
+    };
     if closed {
         stop.store(true, Ordering::SeqCst);
     }
-    drop(rx);
     let report = handle
         .join()
         .map_err(|_| anyhow::anyhow!("the capture thread stopped unexpectedly"))?;
@@ -127,8 +119,13 @@ pub fn run_with(
         return Ok(Outcome::OutputClosed);
     }
 
-    engine.finish();
-    let mut stats = engine.stats();
+    let mut stats = match engine_stats {
+        Some(s) => s,
+        None => {
+            engine.finish();
+            engine.stats()
+        }
+    };
     stats.dropped_queue = report.dropped_queue;
     stats.received = report.records;
     if let Some((received, dropped, if_dropped)) = report.pcap_stats {
@@ -136,7 +133,7 @@ pub fn run_with(
         stats.dropped_kernel = dropped;
         stats.dropped_interface = if_dropped;
     }
-    let finish = drain(&mut engine, sink.as_mut(), verifier)
+    let finish = drain(&mut engine, sink.as_mut())
         .and_then(|_| sink.emit(&Event::Stats(stats)))
         .and_then(|_| sink.flush());
     match finish {
@@ -150,15 +147,38 @@ pub fn run_with(
     Ok(Outcome::Done)
 }
 
-/// Writes queued events (and flushes if asked); `Ok(false)` when the reader closed stdout.
-fn pump(
+/// The pipeline on this thread: every batch through one engine into the sink. `Ok(true)`
+/// when the reader closed stdout.
+fn single(
     engine: &mut Engine,
     sink: &mut dyn Sink,
-    verifier: Option<&Verifier>,
-    flush: bool,
+    rx: Receiver<Batch>,
+    recycle_tx: Sender<Batch>,
+    live: bool,
 ) -> Result<bool> {
-    let result =
-        drain(engine, sink, verifier).and_then(|_| if flush { sink.flush() } else { Ok(()) });
+    for mut batch in rx.iter() {
+        if let Some(now) = batch.tick {
+            engine.handle_tick(now);
+        }
+        for f in batch.frames() {
+            engine.handle_frame(&f);
+            if !pump(engine, sink, false)? {
+                return Ok(true);
+            }
+        }
+        // Live: show events as packets arrive rather than when a buffer fills.
+        if (live || batch.tick.is_some()) && !pump(engine, sink, true)? {
+            return Ok(true);
+        }
+        batch.clear();
+        let _ = recycle_tx.try_send(batch);
+    }
+    Ok(false)
+}
+
+/// Writes queued events (and flushes if asked); `Ok(false)` when the reader closed stdout.
+fn pump(engine: &mut Engine, sink: &mut dyn Sink, flush: bool) -> Result<bool> {
+    let result = drain(engine, sink).and_then(|_| if flush { sink.flush() } else { Ok(()) });
     match result {
         Ok(()) => Ok(true),
         Err(e) if is_broken_pipe(&e) => Ok(false),
@@ -166,12 +186,8 @@ fn pump(
     }
 }
 
-/// Writes queued events; with `--ca`, each TLS session gets its verdict on the way.
-fn drain(engine: &mut Engine, sink: &mut dyn Sink, verifier: Option<&Verifier>) -> io::Result<()> {
-    while let Some(mut ev) = engine.poll_event() {
-        if let (Some(v), Event::TlsHandshake(t)) = (verifier, &mut ev) {
-            t.verdict = Some(v.judge(t));
-        }
+fn drain(engine: &mut Engine, sink: &mut dyn Sink) -> io::Result<()> {
+    while let Some(ev) = engine.poll_event() {
         sink.emit(&ev)?;
     }
     Ok(())

@@ -105,11 +105,11 @@ fuzz_target!(|input: &[u8]| {
             conv.buffered() <= 4 << 20,
             "handshake reassembly beyond its bound"
         );
-        if let Some(s) = conv.session.take_ready() {
+        if let Some(s) = conv.session.as_mut().and_then(|b| b.take_ready()) {
             render(&Event::TlsHandshake(s));
         }
     }
-    if let Some(s) = conv.session.take_final() {
+    if let Some(s) = conv.session.as_mut().and_then(|b| b.take_final()) {
         render(&Event::TlsHandshake(s));
     }
 });

@@ -4,8 +4,12 @@
 //! issuer, serial, validity, SAN, SHA-256 of the DER) plus the key and signature algorithm, and
 //! never fails: a certificate that does not parse is still listed, by its hash, with `error`
 //! saying why, since the bytes on the wire are a fact worth reporting.
+//!
+//! Servers send the same chain to every client, so each thread keeps the summaries of the
+//! certificates it saw last (a bounded cache keyed by the whole DER): a busy capture parses
+//! and hashes each distinct certificate once, not once per handshake.
 
-use std::fmt::Write;
+use std::cell::RefCell;
 
 use sha2::{Digest, Sha256};
 use x509_parser::objects::{oid_registry, oid2sn};
@@ -14,14 +18,26 @@ use x509_parser::public_key::PublicKey;
 use x509_parser::time::ASN1Time;
 
 use super::CertSummary;
+use super::memo::Memo;
 
 /// Lowercase hex of `bytes`, no separators.
 pub fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        let _ = write!(s, "{b:02x}");
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0xf)]));
     }
     s
+}
+
+/// Certificates whose summaries a thread keeps.
+const CACHE_ENTRIES: usize = 512;
+/// Certificates larger than this are summarised afresh each time, not kept.
+const CACHE_MAX_DER: usize = 16 * 1024;
+
+thread_local! {
+    static CACHE: RefCell<Memo<CertSummary>> = RefCell::new(Memo::new(CACHE_ENTRIES, CACHE_MAX_DER));
 }
 
 fn rfc3339(t: ASN1Time) -> String {
@@ -102,8 +118,13 @@ fn san_entries(cert: &X509Certificate<'_>) -> Vec<String> {
         .collect()
 }
 
-/// Summarises one DER certificate.
+/// Summarises one DER certificate (from this thread's memo when it was seen lately).
 pub fn summarize(der: &[u8]) -> CertSummary {
+    CACHE.with(|c| c.borrow_mut().get_or_make(der, || summarize_uncached(der)))
+}
+
+/// Summarises one DER certificate by parsing it.
+fn summarize_uncached(der: &[u8]) -> CertSummary {
     let sha256 = hex(&Sha256::digest(der));
     match X509Certificate::from_der(der) {
         Ok((_, cert)) => CertSummary {
@@ -165,6 +186,28 @@ mod tests {
         assert_eq!(s.signature_algorithm, "ecdsa-with-SHA256");
         assert_eq!(s.sha256, hex(&Sha256::digest(&der)));
         assert_eq!(subject_cn(&der).as_deref(), Some("localhost"));
+    }
+
+    #[test]
+    fn a_cached_summary_is_the_summary() {
+        let der = make_cert();
+        let first = summarize(&der);
+        assert_eq!(summarize(&der), first);
+        assert_eq!(summarize_uncached(&der), first);
+        // Other certificates push it out without changing any answer.
+        for i in 0..CACHE_ENTRIES + 3 {
+            let mut other = b"\x30\x03\x02\x01".to_vec();
+            other.extend_from_slice(&i.to_be_bytes());
+            assert_eq!(summarize(&other), summarize_uncached(&other));
+        }
+        CACHE.with(|c| assert!(c.borrow().len() <= CACHE_ENTRIES));
+        assert_eq!(summarize(&der), first);
+    }
+
+    #[test]
+    fn hex_is_lowercase_pairs() {
+        assert_eq!(hex(&[0x00, 0xa1, 0xff, 0x10]), "00a1ff10");
+        assert_eq!(hex(&[]), "");
     }
 
     #[test]

@@ -8,7 +8,11 @@
 //! sorted cipher list; `c` = the same of the sorted extension list (SNI and ALPN left out),
 //! followed by `_` and the signature algorithms in wire order.
 
-use std::fmt::Write;
+//!
+//! Clients send the same hello lists again and again, so each thread remembers the last
+//! fingerprints it computed, keyed by exactly the fields each one reads.
+
+use std::cell::RefCell;
 
 use md5::Md5;
 use sha2::{Digest, Sha256};
@@ -17,14 +21,16 @@ use super::cert::hex;
 use super::hello::{
     ClientHello, EXT_ALPN, EXT_SERVER_NAME, ExtensionsBlock, ServerHello, not_grease,
 };
+use super::memo::Memo;
 
-fn join_dec<T: std::fmt::Display>(values: impl Iterator<Item = T>) -> String {
+fn join_dec<T: itoa::Integer>(values: impl Iterator<Item = T>) -> String {
     let mut s = String::new();
+    let mut b = itoa::Buffer::new();
     for (i, v) in values.enumerate() {
         if i > 0 {
             s.push('-');
         }
-        let _ = write!(s, "{v}");
+        s.push_str(b.format(v));
     }
     s
 }
@@ -35,22 +41,73 @@ pub fn ja3_string(ch: &ClientHello) -> String {
     let head = format!(
         "{},{},",
         ch.version,
-        join_dec(ch.ciphers.iter().filter(|c| not_grease(c)))
+        join_dec(ch.ciphers.iter().copied().filter(not_grease))
     );
     if ch.extensions_block == ExtensionsBlock::Truncated {
         return head;
     }
     format!(
         "{head}{},{},{}",
-        join_dec(ch.extensions.iter().filter(|c| not_grease(c))),
-        join_dec(ch.groups.iter().filter(|c| not_grease(c))),
-        join_dec(ch.point_formats.iter()),
+        join_dec(ch.extensions.iter().copied().filter(not_grease)),
+        join_dec(ch.groups.iter().copied().filter(not_grease)),
+        join_dec(ch.point_formats.iter().copied()),
     )
+}
+
+/// Fingerprints a thread remembers, and the longest key kept.
+const CACHE_ENTRIES: usize = 256;
+const CACHE_MAX_KEY: usize = 4096;
+
+/// Recent fingerprints by the bytes of the fields they were computed from, and the key
+/// being built.
+struct Cache {
+    memo: Memo<String>,
+    key: Vec<u8>,
+}
+
+thread_local! {
+    static JA3_CACHE: RefCell<Cache> = RefCell::new(Cache { memo: Memo::new(CACHE_ENTRIES, CACHE_MAX_KEY), key: Vec::new() });
+    static JA3S_CACHE: RefCell<Cache> = RefCell::new(Cache { memo: Memo::new(CACHE_ENTRIES, CACHE_MAX_KEY), key: Vec::new() });
+    static JA4_CACHE: RefCell<Cache> = RefCell::new(Cache { memo: Memo::new(CACHE_ENTRIES, CACHE_MAX_KEY), key: Vec::new() });
+}
+
+/// Appends a list to a cache key: its length, then its values.
+fn key_list(key: &mut Vec<u8>, values: impl ExactSizeIterator<Item = u16>) {
+    key.extend_from_slice(&(values.len() as u32).to_le_bytes());
+    for v in values {
+        key.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// `compute`'s answer for the fields `fill` writes into the key, from the thread's memo when
+/// the same fields were seen lately.
+fn cached(
+    cache: &'static std::thread::LocalKey<RefCell<Cache>>,
+    fill: impl FnOnce(&mut Vec<u8>),
+    compute: impl FnOnce() -> String,
+) -> String {
+    cache.with(|c| {
+        let c = &mut *c.borrow_mut();
+        c.key.clear();
+        fill(&mut c.key);
+        c.memo.get_or_make(&c.key, compute)
+    })
 }
 
 /// JA3: the MD5 of `ja3_string`, lowercase hex.
 pub fn ja3(ch: &ClientHello) -> String {
-    hex(&Md5::digest(ja3_string(ch).as_bytes()))
+    cached(
+        &JA3_CACHE,
+        |k| {
+            k.extend_from_slice(&ch.version.to_le_bytes());
+            k.push(u8::from(ch.extensions_block == ExtensionsBlock::Truncated));
+            key_list(k, ch.ciphers.iter().copied());
+            key_list(k, ch.extensions.iter().copied());
+            key_list(k, ch.groups.iter().copied());
+            key_list(k, ch.point_formats.iter().map(|&p| u16::from(p)));
+        },
+        || hex(&Md5::digest(ja3_string(ch).as_bytes())),
+    )
 }
 
 /// JA3S's full string, before hashing.
@@ -59,13 +116,21 @@ pub fn ja3s_string(sh: &ServerHello) -> String {
         "{},{},{}",
         sh.version,
         sh.cipher,
-        join_dec(sh.extensions.iter().filter(|c| not_grease(c))),
+        join_dec(sh.extensions.iter().copied().filter(not_grease)),
     )
 }
 
 /// JA3S: the MD5 of `ja3s_string`, lowercase hex.
 pub fn ja3s(sh: &ServerHello) -> String {
-    hex(&Md5::digest(ja3s_string(sh).as_bytes()))
+    cached(
+        &JA3S_CACHE,
+        |k| {
+            k.extend_from_slice(&sh.version.to_le_bytes());
+            k.extend_from_slice(&sh.cipher.to_le_bytes());
+            key_list(k, sh.extensions.iter().copied());
+        },
+        || hex(&Md5::digest(ja3s_string(sh).as_bytes())),
+    )
 }
 
 fn ja4_version(v: u16) -> &'static str {
@@ -94,12 +159,15 @@ fn ja4_hash(s: &str) -> String {
 }
 
 fn hex4_list(values: impl Iterator<Item = u16>) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::new();
     for (i, v) in values.enumerate() {
         if i > 0 {
             s.push(',');
         }
-        let _ = write!(s, "{v:04x}");
+        for shift in [12, 8, 4, 0] {
+            s.push(char::from(HEX[usize::from((v >> shift) & 0xf)]));
+        }
     }
     s
 }
@@ -123,6 +191,23 @@ fn ja4_alpn(alpn: &[Vec<u8>]) -> String {
 
 /// JA4 of a ClientHello sent over TCP.
 pub fn ja4(ch: &ClientHello) -> String {
+    cached(
+        &JA4_CACHE,
+        |k| {
+            k.extend_from_slice(&ch.version.to_le_bytes());
+            key_list(k, ch.supported_versions.iter().copied());
+            key_list(k, ch.ciphers.iter().copied());
+            key_list(k, ch.extensions.iter().copied());
+            key_list(k, ch.signature_algorithms.iter().copied());
+            let alpn = ch.alpn.first().map_or(&[][..], Vec::as_slice);
+            k.extend_from_slice(&(alpn.len() as u32).to_le_bytes());
+            k.extend_from_slice(alpn);
+        },
+        || ja4_uncached(ch),
+    )
+}
+
+fn ja4_uncached(ch: &ClientHello) -> String {
     let version = ch
         .supported_versions
         .iter()
@@ -190,6 +275,41 @@ mod tests {
             ],
             supported_versions: vec![0x0304, 0x0303],
             ..ClientHello::default()
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn remembered_fingerprints_are_the_fingerprints(
+            hellos in proptest::collection::vec(
+                (
+                    proptest::collection::vec(0u16..4, 0..4),
+                    proptest::collection::vec(0u16..4, 0..4),
+                    proptest::collection::vec(0u16..3, 0..3),
+                    proptest::collection::vec(0u8..3, 0..3),
+                    proptest::collection::vec(0x0303u16..0x0305, 0..2),
+                    proptest::collection::vec(proptest::collection::vec(97u8..99, 1..3), 0..2),
+                    0usize..3,
+                ),
+                1..24,
+            )
+        ) {
+            for (ciphers, extensions, groups, point_formats, supported_versions, alpn, block) in hellos {
+                let ch = ClientHello {
+                    version: 0x0303,
+                    signature_algorithms: groups.clone(),
+                    ciphers,
+                    extensions,
+                    groups,
+                    point_formats,
+                    supported_versions,
+                    alpn,
+                    extensions_block: [ExtensionsBlock::Absent, ExtensionsBlock::Truncated, ExtensionsBlock::Present][block],
+                    ..ClientHello::default()
+                };
+                proptest::prop_assert_eq!(ja3(&ch), hex(&Md5::digest(ja3_string(&ch).as_bytes())));
+                proptest::prop_assert_eq!(ja4(&ch), ja4_uncached(&ch));
+            }
         }
     }
 

@@ -7,6 +7,8 @@
 //! the CertificateRequest and the DH/ECDH parameters; the signature that follows the key
 //! exchange parameters is read here since its presence depends on the negotiated version.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use tls_parser::{
     ECParametersContent, TlsCipherKx, TlsCipherSuite, parse_dh_params, parse_ecdh_params,
@@ -153,13 +155,13 @@ pub fn server_key_exchange(body: &[u8], cipher: u16, version: u16) -> Option<Ser
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CertificateRequest {
     /// ClientCertificateType names (`rsa_sign`, `ecdsa_sign`, ...).
-    pub certificate_types: Vec<String>,
-    pub signature_algorithms: Vec<String>,
+    pub certificate_types: Vec<Cow<'static, str>>,
+    pub signature_algorithms: Vec<Cow<'static, str>>,
     /// Acceptable CA distinguished names.
     pub certificate_authorities: Vec<String>,
 }
 
-fn client_certificate_type(v: u8) -> String {
+fn client_certificate_type(v: u8) -> Cow<'static, str> {
     match v {
         1 => "rsa_sign".into(),
         2 => "dss_sign".into(),
@@ -168,12 +170,25 @@ fn client_certificate_type(v: u8) -> String {
         64 => "ecdsa_sign".into(),
         65 => "rsa_fixed_ecdh".into(),
         66 => "ecdsa_fixed_ecdh".into(),
-        v => format!("{v}"),
+        v => format!("{v}").into(),
     }
+}
+
+thread_local! {
+    /// A server sends the same CertificateRequest (CA names included) to every client.
+    static REQUESTS: std::cell::RefCell<super::memo::Memo<Option<CertificateRequest>>> =
+        std::cell::RefCell::new(super::memo::Memo::new(64, 16 * 1024));
 }
 
 /// Parses a TLS 1.0–1.2 CertificateRequest (TLS 1.3's is encrypted and never seen).
 pub fn certificate_request(body: &[u8]) -> Option<CertificateRequest> {
+    REQUESTS.with(|m| {
+        m.borrow_mut()
+            .get_or_make(body, || certificate_request_uncached(body))
+    })
+}
+
+fn certificate_request_uncached(body: &[u8]) -> Option<CertificateRequest> {
     let (_, cr) = parse_tls_handshake_certificaterequest(body).ok()?;
     Some(CertificateRequest {
         certificate_types: cr
@@ -185,7 +200,7 @@ pub fn certificate_request(body: &[u8]) -> Option<CertificateRequest> {
             .sig_hash_algs
             .unwrap_or_default()
             .iter()
-            .map(|s| signature_scheme_name(*s).into_owned())
+            .map(|s| signature_scheme_name(*s))
             .collect(),
         certificate_authorities: cr
             .unparsed_ca

@@ -25,19 +25,23 @@ const MAX_TRANSCRIPT: usize = 256 * 1024;
 /// Entries kept per message list (a renegotiating or looping peer cannot grow it further).
 const MAX_MESSAGES: usize = 64;
 
+/// A registry name: borrowed for known values, owned for `0x...` ones (no allocation per
+/// name in the common case).
+pub type Name = std::borrow::Cow<'static, str>;
+
 /// Decoded ClientHello, as reported.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ClientHelloInfo {
-    pub version: String,
+    pub version: Name,
     pub session_id: String,
-    pub cipher_suites: Vec<String>,
+    pub cipher_suites: Vec<Name>,
     pub compression_methods: Vec<u8>,
-    pub extensions: Vec<String>,
-    pub supported_groups: Vec<String>,
+    pub extensions: Vec<Name>,
+    pub supported_groups: Vec<Name>,
     pub ec_point_formats: Vec<u8>,
-    pub signature_algorithms: Vec<String>,
-    pub supported_versions: Vec<String>,
-    pub key_share: Vec<String>,
+    pub signature_algorithms: Vec<Name>,
+    pub supported_versions: Vec<Name>,
+    pub key_share: Vec<Name>,
     pub alpn: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_ticket_len: Option<usize>,
@@ -48,13 +52,13 @@ pub struct ClientHelloInfo {
 /// Decoded ServerHello, as reported.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ServerHelloInfo {
-    pub version: String,
+    pub version: Name,
     pub session_id: String,
-    pub cipher_suite: String,
+    pub cipher_suite: Name,
     pub compression_method: u8,
-    pub extensions: Vec<String>,
+    pub extensions: Vec<Name>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_share: Option<String>,
+    pub key_share: Option<Name>,
     pub hello_retry_request: bool,
 }
 
@@ -167,6 +171,8 @@ pub struct SessionBuilder {
     reported: bool,
     /// First data after the handshake: time to report.
     ready: bool,
+    /// Nothing will check this session (no `--ca`): keep no raw evidence (transcript, chains).
+    no_evidence: bool,
 }
 
 fn side(from_client: bool) -> usize {
@@ -192,6 +198,13 @@ impl SessionBuilder {
             start,
             ..SessionBuilder::default()
         }
+    }
+
+    /// A builder that keeps no raw evidence (`Evidence` stays empty): for runs that will
+    /// not verify sessions, which saves kilobytes per handshake in flight.
+    pub fn without_evidence(mut self) -> Self {
+        self.no_evidence = true;
+        self
     }
 
     fn since(&mut self, ts: Timestamp) -> Option<f64> {
@@ -326,6 +339,9 @@ impl SessionBuilder {
             }
             _ => {}
         }
+        if self.no_evidence {
+            self.evidence = Evidence::default();
+        }
     }
 
     fn on_client_hello(&mut self, ts: Timestamp, body: &[u8]) {
@@ -364,40 +380,24 @@ impl SessionBuilder {
         let grease = ch.ciphers.iter().any(|c| names::is_grease(*c))
             || ch.extensions.iter().any(|e| names::is_grease(*e));
         self.details.client_hello = Some(ClientHelloInfo {
-            version: Version(ch.version).name().into_owned(),
+            version: Version(ch.version).name(),
             session_id: cert::hex(&ch.session_id),
-            cipher_suites: ch
-                .ciphers
-                .iter()
-                .map(|c| cipher_suite_name(*c).into_owned())
-                .collect(),
+            cipher_suites: ch.ciphers.iter().map(|c| cipher_suite_name(*c)).collect(),
             compression_methods: ch.compression.clone(),
-            extensions: ch
-                .extensions
-                .iter()
-                .map(|e| extension_name(*e).into_owned())
-                .collect(),
-            supported_groups: ch
-                .groups
-                .iter()
-                .map(|g| group_name(*g).into_owned())
-                .collect(),
+            extensions: ch.extensions.iter().map(|e| extension_name(*e)).collect(),
+            supported_groups: ch.groups.iter().map(|g| group_name(*g)).collect(),
             ec_point_formats: ch.point_formats.clone(),
             signature_algorithms: ch
                 .signature_algorithms
                 .iter()
-                .map(|s| signature_scheme_name(*s).into_owned())
+                .map(|s| signature_scheme_name(*s))
                 .collect(),
             supported_versions: ch
                 .supported_versions
                 .iter()
-                .map(|v| Version(*v).name().into_owned())
+                .map(|v| Version(*v).name())
                 .collect(),
-            key_share: ch
-                .key_share_groups
-                .iter()
-                .map(|g| group_name(*g).into_owned())
-                .collect(),
+            key_share: ch.key_share_groups.iter().map(|g| group_name(*g)).collect(),
             alpn: ch
                 .alpn
                 .iter()
@@ -441,16 +441,12 @@ impl SessionBuilder {
             self.s.resumed = sh.psk || (!tls13 && same_id);
         }
         self.details.server_hello = Some(ServerHelloInfo {
-            version: Version(sh.negotiated_version()).name().into_owned(),
+            version: Version(sh.negotiated_version()).name(),
             session_id: cert::hex(&sh.session_id),
-            cipher_suite: cipher_suite_name(sh.cipher).into_owned(),
+            cipher_suite: cipher_suite_name(sh.cipher),
             compression_method: sh.compression,
-            extensions: sh
-                .extensions
-                .iter()
-                .map(|e| extension_name(*e).into_owned())
-                .collect(),
-            key_share: sh.key_share_group.map(|g| group_name(g).into_owned()),
+            extensions: sh.extensions.iter().map(|e| extension_name(*e)).collect(),
+            key_share: sh.key_share_group.map(group_name),
             hello_retry_request: sh.hello_retry_request,
         });
         self.server_hello = Some(sh);
@@ -611,11 +607,13 @@ impl SessionBuilder {
     }
 
     fn report(&mut self) -> Option<Box<TlsSession>> {
+        // A session is reported once (`reported`), so its parts move into the summary.
         self.reported = true;
-        let mut s = self.s.clone();
-        s.details = Some(Box::new(self.details.clone()));
-        let mut evidence = self.evidence.clone();
-        evidence.version = self.version();
+        let version = self.version();
+        let mut s = std::mem::take(&mut self.s);
+        s.details = Some(Box::new(std::mem::take(&mut self.details)));
+        let mut evidence = std::mem::take(&mut self.evidence);
+        evidence.version = version;
         s.evidence = Some(Box::new(evidence));
         Some(Box::new(s))
     }

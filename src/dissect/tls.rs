@@ -92,7 +92,9 @@ pub struct TlsConversation {
     ccs_frame: [u64; 2],
     /// Handshake reassembly per side (client, server).
     hs: [Option<HsReassembly>; 2],
-    pub session: SessionBuilder,
+    /// The session summary being built; gone once reported (nothing it holds is read
+    /// again), so a flow that lingers after its handshake costs little.
+    pub session: Option<Box<SessionBuilder>>,
     /// Handshake messages abandoned for exceeding the size bound.
     pub oversized_messages: u64,
     /// Times data did not start with a record where one was expected (after data missing
@@ -228,9 +230,14 @@ fn sslv2_message(t: u8) -> Option<(&'static str, &'static str)> {
 impl TlsConversation {
     pub fn new(session: SessionBuilder) -> Self {
         TlsConversation {
-            session,
+            session: Some(Box::new(session)),
             ..TlsConversation::default()
         }
+    }
+
+    /// The session builder, while the session is not reported yet.
+    fn builder(&mut self) -> Option<&mut SessionBuilder> {
+        self.session.as_deref_mut()
     }
 
     /// The session version Wireshark has settled on, if any.
@@ -245,7 +252,7 @@ impl TlsConversation {
             .flatten()
             .map(|h| h.data.capacity())
             .sum::<usize>()
-            + self.session.retained()
+            + self.session.as_deref().map_or(0, SessionBuilder::retained)
     }
 
     /// `ssl_try_set_version`: only messages other than ClientHello are authoritative.
@@ -271,8 +278,9 @@ impl TlsConversation {
     /// next segment that starts with a record header resumes dissection.
     fn lost_sync(&mut self) {
         self.unsynced += 1;
-        self.session
-            .incomplete("records were skipped where data was missing from the capture");
+        if let Some(b) = self.builder() {
+            b.incomplete("records were skipped where data was missing from the capture");
+        }
     }
 
     /// `ssl_packet_from_server`: from the ClientHello's destination when known, else by port.
@@ -285,7 +293,9 @@ impl TlsConversation {
 
     /// `dissect_ssl` on `data`, which starts at a record boundary.
     pub fn dissect(&mut self, data: &[u8], ctx: &Ctx, out: &mut FrameTls) -> Outcome {
-        self.session.set_may_retain(ctx.may_buffer);
+        if let Some(b) = self.builder() {
+            b.set_may_retain(ctx.may_buffer);
+        }
         let dir = Dir {
             ws_server: self.is_server(ctx.src),
             from_client: ctx.from_client,
@@ -388,13 +398,17 @@ impl TlsConversation {
                 if self.version != Some(0x0304) && *ccs == 0 {
                     *ccs = ctx.frame;
                 }
-                self.session.change_cipher_spec(from_client);
+                if let Some(b) = self.builder() {
+                    b.change_cipher_spec(from_client);
+                }
             }
             21 => {
                 if len != 2 {
                     out.items.push("Encrypted Alert".into());
                     record.encrypted = true;
-                    self.session.alert(from_client, ctx.ts, None);
+                    if let Some(b) = self.builder() {
+                        b.alert(from_client, ctx.ts, None);
+                    }
                 } else {
                     let (level_snake, level) = names::alert_level(body[0]);
                     let (desc_snake, desc) = names::alert_description(body[1]);
@@ -404,8 +418,9 @@ impl TlsConversation {
                         level: level_snake,
                         description: desc_snake,
                     });
-                    self.session
-                        .alert(from_client, ctx.ts, Some((body[0], body[1])));
+                    if let Some(b) = self.builder() {
+                        b.alert(from_client, ctx.ts, Some((body[0], body[1])));
+                    }
                 }
             }
             22 => {
@@ -415,8 +430,9 @@ impl TlsConversation {
             }
             23 => {
                 out.items.push("Application Data".into());
-                self.session
-                    .application_data(from_client, ctx.ts, ctx.frame, len);
+                if let Some(b) = self.builder() {
+                    b.application_data(from_client, ctx.ts, ctx.frame, len);
+                }
             }
             // Heartbeat is not a TLS 1.3 record type.
             24 if version == 0x0304 => {}
@@ -435,7 +451,9 @@ impl TlsConversation {
                         record.encrypted = true;
                     }
                 }
-                self.session.heartbeat(from_client);
+                if let Some(b) = self.builder() {
+                    b.heartbeat(from_client);
+                }
             }
             _ => {}
         }
@@ -488,8 +506,9 @@ impl TlsConversation {
             if have + take > MAX_HANDSHAKE_MESSAGE || !ctx.may_buffer {
                 // Too big to keep: give the message up and show the rest as its fragment.
                 self.oversized_messages += 1;
-                self.session
-                    .incomplete("a handshake message exceeded the reassembly bound");
+                if let Some(b) = self.builder() {
+                    b.incomplete("a handshake message exceeded the reassembly bound");
+                }
                 return false;
             }
             hs.data.extend_from_slice(&body[..take]);
@@ -507,7 +526,9 @@ impl TlsConversation {
             // 3. A new message that looks encrypted.
             out.items.push("Encrypted Handshake Message".into());
             messages.push("encrypted_handshake_message".into());
-            self.session.encrypted_handshake(from_client, ctx.ts);
+            if let Some(b) = self.builder() {
+                b.encrypted_handshake(from_client, ctx.ts);
+            }
             return true;
         }
         // 4. The remaining messages of the record.
@@ -526,8 +547,9 @@ impl TlsConversation {
                     });
                 } else {
                     self.oversized_messages += 1;
-                    self.session
-                        .incomplete("a handshake message exceeded the reassembly bound");
+                    if let Some(b) = self.builder() {
+                        b.incomplete("a handshake message exceeded the reassembly bound");
+                    }
                 }
                 if first {
                     let name = names::handshake_type(msg_type)
@@ -583,9 +605,10 @@ impl TlsConversation {
         };
         out.items.push(shown.into());
         messages.push(snake.into());
-        if known.is_some() {
-            self.session
-                .handshake(dir.from_client, ctx.ts, msg_type, msg);
+        if known.is_some()
+            && let Some(b) = self.builder()
+        {
+            b.handshake(dir.from_client, ctx.ts, msg_type, msg);
         }
     }
 
@@ -624,9 +647,13 @@ impl TlsConversation {
                 record.messages = Some(vec![snake.into()]);
                 if msg_type == SSL2_HND_CLIENT_HELLO {
                     self.server = Some(ctx.dst);
-                    self.session.sslv2_client_hello(ctx.ts, body);
+                    if let Some(b) = self.builder() {
+                        b.sslv2_client_hello(ctx.ts, body);
+                    }
                 } else {
-                    self.session.sslv2_message(from_client, ctx.ts, snake);
+                    if let Some(b) = self.builder() {
+                        b.sslv2_message(from_client, ctx.ts, snake);
+                    }
                 }
             }
             _ => {

@@ -43,6 +43,25 @@ impl Label {
         Label::ReusedPorts,
     ];
 
+    /// Every label, its names in byte order (the order of the keys of a flow's `analysis`).
+    pub const BY_NAME: [Label; 15] = [
+        Label::AckLostSegment,
+        Label::DuplicateAck,
+        Label::FastRetransmission,
+        Label::KeepAlive,
+        Label::KeepAliveAck,
+        Label::LostSegment,
+        Label::OutOfOrder,
+        Label::Retransmission,
+        Label::ReusedPorts,
+        Label::SpuriousRetransmission,
+        Label::WindowFull,
+        Label::WindowUpdate,
+        Label::ZeroWindow,
+        Label::ZeroWindowProbe,
+        Label::ZeroWindowProbeAck,
+    ];
+
     /// The label's name in events.
     pub const fn name(self) -> &'static str {
         match self {
@@ -147,8 +166,14 @@ impl LabelCounts {
 
 impl Serialize for LabelCounts {
     /// Every label with its count, zeros included, so consumers need not guess absent keys.
+    /// An object of fixed keys: written as a struct, which JSON writes as it would the map.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(Label::ALL.iter().map(|l| (l.name(), self.get(*l))))
+        use serde::ser::SerializeStruct;
+        let mut m = s.serialize_struct("LabelCounts", Label::ALL.len())?;
+        for l in Label::ALL {
+            m.serialize_field(l.name(), &self.get(l))?;
+        }
+        m.end()
     }
 }
 
@@ -169,6 +194,34 @@ mod tests {
             serde_json::to_string(&a).unwrap(),
             r#"["retransmission","fast_retransmission","reused_ports"]"#
         );
+    }
+
+    #[test]
+    fn counts_serialize_as_the_map_of_every_label() {
+        let mut c = LabelCounts::default();
+        c.add([Label::KeepAlive].into_iter().collect());
+        let map: std::collections::BTreeMap<&str, u32> =
+            Label::ALL.iter().map(|l| (l.name(), c.get(*l))).collect();
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            serde_json::to_value(&map).unwrap()
+        );
+        let ordered: Vec<(&str, u32)> = Label::ALL.iter().map(|l| (l.name(), c.get(*l))).collect();
+        let as_map = serde_json::to_string(&serde_json::Map::from_iter(
+            ordered
+                .iter()
+                .map(|(k, v)| (k.to_string(), serde_json::json!(v))),
+        ))
+        .unwrap();
+        assert_eq!(serde_json::to_value(&c).unwrap().to_string(), as_map);
+    }
+
+    #[test]
+    fn by_name_is_every_label_in_byte_order() {
+        let mut names: Vec<&str> = Label::ALL.iter().map(|l| l.name()).collect();
+        names.sort_unstable();
+        let by_name: Vec<&str> = Label::BY_NAME.iter().map(|l| l.name()).collect();
+        assert_eq!(by_name, names);
     }
 
     #[test]

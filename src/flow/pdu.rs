@@ -167,30 +167,49 @@ impl Msp {
         if end > MAX_MSP_BYTES {
             return Err(AddError::TooBig);
         }
-        if self.buf.len() < end {
-            self.buf.resize(end, 0);
-        }
-        // Bytes already held keep their first copy (Wireshark's defragmentation only adds
-        // new bytes); a copy that differs marks the reassembly as conflicting.
-        let mut at = offset as usize;
-        for &(s, e) in &self.have.clone() {
-            let (s, e) = (s as usize, e as usize);
-            if e <= at || s >= end {
-                continue;
+        let at_end = self
+            .have
+            .last()
+            .is_none_or(|&(_, e)| e as usize <= offset as usize)
+            && self.buf.len() == offset as usize;
+        if at_end {
+            // The common case, data in order: append it; nothing held to compare with.
+            if self.buf.capacity() == 0 {
+                // The PDU's length is known (`nxtpdu`): one allocation for all of it, unless
+                // the claim is out of proportion to the data that came with it.
+                let expected = self.nxtpdu.wrapping_sub(self.seq) as usize;
+                let plausible = data.len().saturating_mul(12).min(MAX_MSP_BYTES);
+                self.buf.reserve(expected.min(plausible).max(end));
             }
-            if s > at {
-                self.buf[at..s].copy_from_slice(&data[at - offset as usize..s - offset as usize]);
+            self.buf.extend_from_slice(data);
+            self.cover(offset, end as u32);
+        } else {
+            if self.buf.len() < end {
+                self.buf.resize(end, 0);
             }
-            let (os, oe) = (s.max(at), e.min(end));
-            if self.buf[os..oe] != data[os - offset as usize..oe - offset as usize] {
-                self.conflict = true;
+            // Bytes already held keep their first copy (Wireshark's defragmentation only adds
+            // new bytes); a copy that differs marks the reassembly as conflicting.
+            let mut at = offset as usize;
+            for i in 0..self.have.len() {
+                let (s, e) = (self.have[i].0 as usize, self.have[i].1 as usize);
+                if e <= at || s >= end {
+                    continue;
+                }
+                if s > at {
+                    self.buf[at..s]
+                        .copy_from_slice(&data[at - offset as usize..s - offset as usize]);
+                }
+                let (os, oe) = (s.max(at), e.min(end));
+                if self.buf[os..oe] != data[os - offset as usize..oe - offset as usize] {
+                    self.conflict = true;
+                }
+                at = oe;
             }
-            at = oe;
+            if at < end {
+                self.buf[at..end].copy_from_slice(&data[at - offset as usize..]);
+            }
+            self.cover(offset, end as u32);
         }
-        if at < end {
-            self.buf[at..end].copy_from_slice(&data[at - offset as usize..]);
-        }
-        self.cover(offset, end as u32);
         if !more {
             match self.datalen {
                 // A second tail giving another length: FD_MULTIPLETAILS.
@@ -220,6 +239,17 @@ impl Msp {
 
     fn cover(&mut self, s: u32, e: u32) {
         if s >= e {
+            return;
+        }
+        // In order: the new range starts where the last one ends (or after it).
+        if let Some(last) = self.have.last_mut()
+            && s >= last.0
+        {
+            if s <= last.1 {
+                last.1 = last.1.max(e);
+            } else {
+                self.have.push((s, e));
+            }
             return;
         }
         self.have.push((s, e));

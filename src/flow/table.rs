@@ -9,15 +9,19 @@
 //! and ports starts a new flow that continues Wireshark's conversation, as Wireshark, which
 //! never forgets one, would number and label it. Each flow carries an application payload `A`
 //! (the engine's reassembly and dissector state), so this file knows nothing of TLS.
+//!
+//! Flows live in a slab (chunks of slots, reused through a free list) and a hash index maps
+//! each key to its slot, so the index holds small entries, and the table grows a chunk at a
+//! time without moving flows or doubling its memory; a flow's `Slot` stays valid until the
+//! flow is removed.
 
-use std::collections::VecDeque;
-
-use rustc_hash::FxHashMap;
+use std::collections::HashMap;
 
 use super::conn::ConnState;
+use super::retired::{Retired, RetiredStore};
 use super::seq::SeqNumber;
 use super::tcp::{Connection, Segment};
-use super::{DirCounts, EndReason, FlowKey, FlowSummary, Handshake, LabelCounts};
+use super::{DirCounts, EndReason, FlowKey, FlowSummary, Handshake, KeyHash, LabelCounts};
 use crate::event::{Endpoint, FlowId, Timestamp};
 
 /// Bounds of the flow table, all in capture time.
@@ -197,42 +201,55 @@ impl<A> Flow<A> {
     }
 }
 
-/// The TCP analysis state of a conversation whose flow ended.
-#[derive(Debug)]
-struct Retired {
-    tcp: Connection,
-    client_dir: usize,
-    /// Position in `FlowTable::retired_order`.
-    serial: u64,
-}
+/// Flow slots per slab chunk.
+const CHUNK: usize = 1024;
+
+/// Where a flow sits in its table: valid until the flow is removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot(u32);
 
 /// Flows by key, with ids, expiry and a cap.
 #[derive(Debug)]
 pub struct FlowTable<A> {
     config: FlowTableConfig,
-    flows: FxHashMap<FlowKey, Flow<A>>,
+    /// Each live flow's slot, by key.
+    index: HashMap<FlowKey, u32, KeyHash>,
+    /// The flows, `CHUNK` slots a chunk; `None` slots are listed in `free`.
+    slots: Vec<Vec<Option<Flow<A>>>>,
+    free: Vec<u32>,
     next_id: FlowId,
     /// Flows evicted to respect the cap.
     pub evicted: u64,
-    /// Ended conversations' analysis state, oldest first in `retired_order`.
-    retired: FxHashMap<FlowKey, Retired>,
-    /// Keys in the order they were retired; entries whose serial no longer matches the map
-    /// are stale and skipped.
-    retired_order: VecDeque<(u64, FlowKey)>,
-    next_serial: u64,
+    /// Ended conversations' analysis state.
+    retired: RetiredStore,
 }
 
 impl<A> FlowTable<A> {
     pub fn new(config: FlowTableConfig) -> Self {
         FlowTable {
+            // The index is sized for its cap at once: a table that doubles holds both its old
+            // and new halves while it moves, and untouched buckets cost no resident memory.
+            index: HashMap::with_capacity_and_hasher(
+                config.max_flows.min(1 << 20),
+                KeyHash::default(),
+            ),
+            retired: RetiredStore::new(config.max_retired),
             config,
-            flows: FxHashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
             next_id: 0,
             evicted: 0,
-            retired: FxHashMap::default(),
-            retired_order: VecDeque::new(),
-            next_serial: 0,
         }
+    }
+
+    /// A table that holds nothing and allocates nothing: a stand-in while the real one is
+    /// borrowed elsewhere.
+    pub fn placeholder() -> Self {
+        FlowTable::new(FlowTableConfig {
+            max_flows: 0,
+            max_retired: 0,
+            ..FlowTableConfig::default()
+        })
     }
 
     /// Ended conversations whose analysis state is kept.
@@ -242,43 +259,21 @@ impl<A> FlowTable<A> {
 
     /// Keeps an ending flow's analysis state, within `max_retired`, oldest dropped first.
     fn retire(&mut self, flow: &Flow<A>) {
-        let max = self.config.max_retired;
-        if max == 0 {
-            return;
-        }
-        let serial = self.next_serial;
-        self.next_serial += 1;
         self.retired.insert(
             flow.key,
             Retired {
                 tcp: flow.tcp.clone(),
-                client_dir: flow.client_dir,
-                serial,
+                client_dir: flow.client_dir as u8,
             },
         );
-        self.retired_order.push_back((serial, flow.key));
-        while self.retired.len() > max {
-            let Some((s, k)) = self.retired_order.pop_front() else {
-                break;
-            };
-            if self.retired.get(&k).is_some_and(|r| r.serial == s) {
-                self.retired.remove(&k);
-            }
-        }
-        // Revived keys leave stale entries behind; drop them before they outnumber the live.
-        if self.retired_order.len() > 2 * max {
-            let retired = &self.retired;
-            self.retired_order
-                .retain(|(s, k)| retired.get(k).is_some_and(|r| r.serial == *s));
-        }
     }
 
     pub fn len(&self) -> usize {
-        self.flows.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.flows.is_empty()
+        self.index.is_empty()
     }
 
     /// Flows created so far.
@@ -286,13 +281,65 @@ impl<A> FlowTable<A> {
         u64::from(self.next_id)
     }
 
+    /// The slot of the flow with this key.
+    #[inline]
+    pub fn find(&self, key: &FlowKey) -> Option<Slot> {
+        self.index.get(key).map(|&i| Slot(i))
+    }
+
+    /// The flow in `slot` (`None` once it was removed).
+    #[inline]
+    pub fn flow(&mut self, slot: Slot) -> Option<&mut Flow<A>> {
+        self.slot_mut(slot.0).and_then(Option::as_mut)
+    }
+
     pub fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Flow<A>> {
-        self.flows.get_mut(key)
+        let slot = self.find(key)?;
+        self.flow(slot)
     }
 
     /// Removes a flow, for example when a new SYN reuses its ports.
     pub fn remove(&mut self, key: &FlowKey) -> Option<Flow<A>> {
-        self.flows.remove(key)
+        let i = self.index.remove(key)?;
+        let flow = self.slot_mut(i)?.take();
+        self.free.push(i);
+        flow
+    }
+
+    /// Stores a new flow in a free slot.
+    fn insert(&mut self, flow: Flow<A>) -> Slot {
+        let key = flow.key;
+        let i = match self.free.pop() {
+            Some(i) => {
+                if let Some(s) = self.slot_mut(i) {
+                    *s = Some(flow);
+                }
+                i
+            }
+            None => {
+                if self.slots.last().is_none_or(|c| c.len() == CHUNK) {
+                    // A small table's first chunk need not hold more than the table may.
+                    let cap = CHUNK.min(self.config.max_flows.saturating_add(1));
+                    self.slots.push(Vec::with_capacity(cap));
+                }
+                let chunks = self.slots.len() - 1;
+                let last = &mut self.slots[chunks];
+                last.push(Some(flow));
+                (chunks * CHUNK + last.len() - 1) as u32
+            }
+        };
+        self.index.insert(key, i);
+        Slot(i)
+    }
+
+    fn slot_mut(&mut self, i: u32) -> Option<&mut Option<Flow<A>>> {
+        let i = i as usize;
+        self.slots.get_mut(i / CHUNK)?.get_mut(i % CHUNK)
+    }
+
+    /// The live flows.
+    fn iter(&self) -> impl Iterator<Item = &Flow<A>> {
+        self.slots.iter().flatten().flatten()
     }
 
     /// Creates a flow for segment `seg` from direction `dir`, choosing roles: the SYN's sender
@@ -309,7 +356,19 @@ impl<A> FlowTable<A> {
         app: A,
         evicted: &mut Vec<Flow<A>>,
     ) -> bool {
-        if self.flows.len() >= self.config.max_flows {
+        self.create_slot(key, dir, seg, app, evicted).1
+    }
+
+    /// `create`, also giving the new flow's slot.
+    pub fn create_slot(
+        &mut self,
+        key: FlowKey,
+        dir: usize,
+        seg: &Segment<'_>,
+        app: A,
+        evicted: &mut Vec<Flow<A>>,
+    ) -> (Slot, bool) {
+        if self.len() >= self.config.max_flows {
             self.evict(evicted);
         }
         let flags = seg.flags;
@@ -328,10 +387,10 @@ impl<A> FlowTable<A> {
         };
         let mut conn = ConnState::default();
         let (client_dir, tcp) = if let Some(r) = earlier {
-            if dir != r.client_dir {
+            if dir != usize::from(r.client_dir) {
                 conn.flipped();
             }
-            (r.client_dir, r.tcp)
+            (usize::from(r.client_dir), r.tcp)
         } else if flags.syn() {
             if flags.ack() {
                 conn.flipped();
@@ -366,21 +425,19 @@ impl<A> FlowTable<A> {
             gap_bytes: [0; 2],
             app,
         };
-        self.flows.insert(key, flow);
-        reused
+        (self.insert(flow), reused)
     }
 
     /// Removes the least recently active eighth of the table (at least one flow).
     fn evict(&mut self, out: &mut Vec<Flow<A>>) {
-        let n = (self.flows.len() / 8).max(1);
-        let mut ages: Vec<(Timestamp, FlowKey)> =
-            self.flows.iter().map(|(k, f)| (f.last_ts, *k)).collect();
+        let n = (self.len() / 8).max(1);
+        let mut ages: Vec<(Timestamp, FlowKey)> = self.iter().map(|f| (f.last_ts, f.key)).collect();
         let nth = (n - 1).min(ages.len().saturating_sub(1));
         if !ages.is_empty() {
             ages.select_nth_unstable_by_key(nth, |a| a.0);
         }
         for (_, k) in ages.into_iter().take(n) {
-            if let Some(f) = self.flows.remove(&k) {
+            if let Some(f) = self.remove(&k) {
                 self.evicted += 1;
                 self.retire(&f);
                 out.push(f);
@@ -391,9 +448,16 @@ impl<A> FlowTable<A> {
     /// Removes flows that are closed and quiet past the linger time, or idle past the
     /// timeout, as of capture time `now`; returns them with the reason, oldest id first.
     pub fn expire(&mut self, now: Timestamp) -> Vec<(Flow<A>, EndReason)> {
+        let mut out = Vec::new();
+        self.expire_with(now, |f, r| out.push((f, r)));
+        out
+    }
+
+    /// `expire`, handing each flow to `end` as it is removed (no flows are gathered).
+    pub fn expire_with(&mut self, now: Timestamp, mut end: impl FnMut(Flow<A>, EndReason)) {
         let cfg = &self.config;
-        let mut done: Vec<FlowKey> = Vec::new();
-        for (k, f) in &self.flows {
+        let mut done: Vec<(FlowId, FlowKey)> = Vec::new();
+        for f in self.iter() {
             let quiet = now.nanos_since(f.last_ts);
             let linger = if f.is_closed_cleanly() {
                 cfg.linger_ns
@@ -401,38 +465,49 @@ impl<A> FlowTable<A> {
                 cfg.unclean_linger_ns
             };
             if (f.is_closed() && quiet >= linger) || quiet >= cfg.idle_timeout_ns {
-                done.push(*k);
+                done.push((f.id, f.key));
             }
         }
-        let ended: Vec<Flow<A>> = done
-            .into_iter()
-            .filter_map(|k| self.flows.remove(&k))
-            .collect();
-        for f in &ended {
-            self.retire(f);
+        done.sort_unstable_by_key(|(id, _)| *id);
+        for (_, k) in done {
+            let Some(f) = self.remove(&k) else { continue };
+            self.retire(&f);
+            let reason = if f.rst {
+                EndReason::Rst
+            } else if f.is_closed() {
+                EndReason::Fin
+            } else {
+                EndReason::Idle
+            };
+            end(f, reason);
         }
-        let mut out: Vec<(Flow<A>, EndReason)> = ended
-            .into_iter()
-            .map(|f| {
-                let reason = if f.rst {
-                    EndReason::Rst
-                } else if f.is_closed() {
-                    EndReason::Fin
-                } else {
-                    EndReason::Idle
-                };
-                (f, reason)
-            })
-            .collect();
-        out.sort_by_key(|(f, _)| f.id);
-        out
     }
 
     /// Removes every flow, oldest id first (end of capture).
     pub fn drain(&mut self) -> Vec<Flow<A>> {
-        let mut all: Vec<Flow<A>> = self.flows.drain().map(|(_, f)| f).collect();
-        all.sort_by_key(|f| f.id);
-        all
+        let mut out = Vec::new();
+        self.drain_with(|f| out.push(f));
+        out
+    }
+
+    /// `drain`, handing each flow to `end` as it is removed.
+    pub fn drain_with(&mut self, mut end: impl FnMut(Flow<A>)) {
+        let mut ids: Vec<(FlowId, u32)> = self.index.values().map(|&i| (0, i)).collect();
+        for e in &mut ids {
+            e.0 = self
+                .slot_mut(e.1)
+                .and_then(|s| s.as_ref())
+                .map_or(0, |f| f.id);
+        }
+        ids.sort_unstable();
+        self.index.clear();
+        self.free.clear();
+        for (_, i) in ids {
+            if let Some(f) = self.slot_mut(i).and_then(Option::take) {
+                end(f);
+            }
+        }
+        self.slots = Vec::new();
     }
 }
 
@@ -475,6 +550,37 @@ mod tests {
         t.create(k, d, s, (), &mut ev);
         assert!(ev.is_empty());
         (k, d)
+    }
+
+    proptest::proptest! {
+        /// The slab and its index agree with a plain map whatever the order of creations and
+        /// removals, across chunk boundaries and reused slots.
+        #[test]
+        fn the_slab_and_index_agree_with_a_map(ops in proptest::collection::vec((0u16..3000, proptest::bool::ANY), 1..3000)) {
+            let mut t = table(1_000_000);
+            let mut model = std::collections::HashMap::new();
+            let server = ep("10.0.0.2", 443);
+            for (port, add) in ops {
+                let (k, d) = FlowKey::new(ep("10.0.0.1", port), server);
+                if add && !model.contains_key(&k) {
+                    let mut ev = Vec::new();
+                    let (slot, _) = t.create_slot(k, d, &seg(TcpFlags::SYN, 1, 0), (), &mut ev);
+                    proptest::prop_assert_eq!(t.flow(slot).map(|f| f.key), Some(k));
+                    model.insert(k, t.get_mut(&k).map(|f| f.id));
+                } else if !add {
+                    proptest::prop_assert_eq!(t.remove(&k).map(|f| f.id), model.remove(&k).flatten());
+                }
+                proptest::prop_assert_eq!(t.len(), model.len());
+            }
+            for (k, id) in &model {
+                proptest::prop_assert_eq!(t.get_mut(k).map(|f| f.id), *id);
+            }
+            let drained: Vec<_> = t.drain().into_iter().map(|f| f.id).collect();
+            let mut ids: Vec<_> = model.values().flatten().copied().collect();
+            ids.sort_unstable();
+            proptest::prop_assert_eq!(drained, ids);
+            proptest::prop_assert!(t.is_empty());
+        }
     }
 
     #[test]
@@ -599,7 +705,7 @@ mod tests {
             }
             t.expire(Timestamp::new(round * 1000 + 500, 0));
             assert!(t.retired() <= 3);
-            assert!(t.retired_order.len() <= 2 * 3 + 1);
+            assert!(t.retired.order_len() <= 2 * 3 + 1);
         }
     }
 }

@@ -40,10 +40,14 @@ pub struct DirState {
     window: u32,
     is_first_ack: bool,
     nextseq: u32,
-    nextseq_time: Timestamp,
+    /// Time of `nextseq` (a `Timestamp` kept as its two halves: the state packs tighter).
+    nextseq_secs: i64,
+    nextseq_nanos: u32,
     maxseqtobeacked: u32,
     lastack: u32,
-    lastack_time: Timestamp,
+    /// Time of `lastack`, as two halves.
+    lastack_secs: i64,
+    lastack_nanos: u32,
     lastnondupack: u64,
     /// Wireshark keeps this unsigned and stores -1 in it after an ACKed unseen segment, so a
     /// later check `dupacknum >= 2` passes; that quirk is kept (`u32::MAX` is its -1).
@@ -61,10 +65,12 @@ impl Default for DirState {
             window: u32::MAX,
             is_first_ack: false,
             nextseq: 0,
-            nextseq_time: Timestamp::default(),
+            nextseq_secs: 0,
+            nextseq_nanos: 0,
             maxseqtobeacked: 0,
             lastack: 0,
-            lastack_time: Timestamp::default(),
+            lastack_secs: 0,
+            lastack_nanos: 0,
             lastnondupack: 0,
             dupacknum: 0,
             last_segment: Analysis::default(),
@@ -110,8 +116,9 @@ pub struct Connection {
     pub dirs: [DirState; 2],
     /// Time of the most recent pure SYN (`ts_mru_syn`).
     syn_time: Option<Timestamp>,
-    /// Time from the SYN to the first pure ACK (`ts_first_rtt`), in nanoseconds.
-    pub first_rtt_ns: Option<i128>,
+    /// Time from the SYN to the first pure ACK (`ts_first_rtt`), in nanoseconds (saturated
+    /// at about 292 years either way, which keeps the state small).
+    pub first_rtt_ns: Option<i64>,
 }
 
 impl Connection {
@@ -197,7 +204,11 @@ impl Connection {
             && self.first_rtt_ns.is_none()
             && let Some(t) = self.syn_time
         {
-            self.first_rtt_ns = Some(seg.ts.nanos_since(t));
+            let rtt = seg
+                .ts
+                .nanos_since(t)
+                .clamp(i128::from(i64::MIN), i128::from(i64::MAX));
+            self.first_rtt_ns = Some(rtt as i64);
         }
         if pure_ack {
             self.dirs[fwd_i].is_first_ack = false;
@@ -355,7 +366,8 @@ impl Connection {
                 break 'retrans;
             }
             // Fast: two or more duplicate ACKs for this sequence number, within 20 ms.
-            let since_dupack = elapsed_ns(seg.ts, rev.lastack_time);
+            let since_dupack =
+                elapsed_ns(seg.ts, Timestamp::new(rev.lastack_secs, rev.lastack_nanos));
             if seq_not_advanced
                 && rev.dupacknum >= 2
                 && rev.lastack == seq
@@ -367,11 +379,12 @@ impl Connection {
             }
             // Out-of-order: arrived within one handshake RTT (3 ms when unknown) of the
             // highest segment so far and does not just end where that one ended.
-            let since_next = elapsed_ns(seg.ts, fwd.nextseq_time);
+            let since_next =
+                elapsed_ns(seg.ts, Timestamp::new(fwd.nextseq_secs, fwd.nextseq_nanos));
             let threshold = self
                 .first_rtt_ns
                 .filter(|t| *t != 0)
-                .unwrap_or(DEFAULT_OOO_THRESHOLD_NS);
+                .map_or(DEFAULT_OOO_THRESHOLD_NS, i128::from);
             let syn_fin = u32::from(flags.syn() || flags.fin());
             if seq_not_advanced
                 && since_next < threshold
@@ -393,7 +406,7 @@ impl Connection {
         let probe = a.contains(Label::ZeroWindowProbe);
         if (s(nextseq) > s(fwd.nextseq) || fwd.nextseq == 0) && !probe {
             fwd.nextseq = nextseq;
-            fwd.nextseq_time = seg.ts;
+            (fwd.nextseq_secs, fwd.nextseq_nanos) = (seg.ts.secs, seg.ts.nanos);
         }
         // Highest contiguous sequence number, for "ACKed unseen segment".
         if (seq == fwd.maxseqtobeacked || fwd.maxseqtobeacked == 0) && !probe {
@@ -401,7 +414,7 @@ impl Connection {
         }
         fwd.window = window;
         fwd.lastack = ack;
-        fwd.lastack_time = seg.ts;
+        (fwd.lastack_secs, fwd.lastack_nanos) = (seg.ts.secs, seg.ts.nanos);
         fwd.last_segment = *a;
     }
 }

@@ -147,10 +147,11 @@ pub fn run(args: DemoArgs) -> Result<()> {
         .into_config(io::stdout().is_terminal())
         .context("setting up the capture")?;
     // The demo knows its CA, so every session shows its verdict, as --ca would.
-    config.verifier = Some(
+    config.engine.evidence = true;
+    config.engine.verifier = Some(Arc::new(
         Verifier::from_pem(lab.ca_pem.as_bytes(), Some(LAB_COMMON_NAME.into()))
             .context("reading the demo's CA")?,
-    );
+    ));
 
     // The server and the clients start only once the capture is open, so that a capture that
     // cannot start leaves nothing to undo but the bound socket.

@@ -4,7 +4,8 @@
 use std::io::{self, Write};
 
 use super::Sink;
-use super::info::{Info, protocol};
+use super::info::{Protocol, write_info};
+use super::jsonw::JsonBuf;
 use crate::dissect::TlsSession;
 use crate::dissect::verify::Verdict;
 use crate::event::{Event, OtherFrameEvent, PacketEvent, StatsEvent};
@@ -33,6 +34,10 @@ pub struct HumanOptions {
 pub struct Human<W: Write> {
     out: W,
     opts: HumanOptions,
+    /// The packet line being built, reused from line to line.
+    line: String,
+    /// An address's text, being built.
+    addr: JsonBuf,
 }
 
 const RED: &str = "\x1b[31m";
@@ -44,7 +49,12 @@ const RESET: &str = "\x1b[0m";
 
 impl<W: Write> Human<W> {
     pub fn new(out: W, opts: HumanOptions) -> Self {
-        Human { out, opts }
+        Human {
+            out,
+            opts,
+            line: String::new(),
+            addr: JsonBuf::new(),
+        }
     }
 
     fn paint(&self, color: &'static str) -> (&'static str, &'static str) {
@@ -70,17 +80,56 @@ impl<W: Write> Human<W> {
         } else {
             self.paint(color)
         };
-        writeln!(
-            self.out,
-            "{on}{:>5} {:>11} {:>15} \u{2192} {:<15} {} {} {}{off}",
-            p.frame,
-            seconds(p.rel_ns),
-            p.src,
-            p.dst,
-            protocol(p),
-            p.len,
-            Info(p)
-        )?;
+        // `{on}{:>5} {:>11} {:>15} → {:<15} {} {} {}{off}`, built without fmt.
+        let line = &mut self.line;
+        line.clear();
+        line.push_str(on);
+        let mut num = itoa::Buffer::new();
+        pad_left(line, num.format(p.frame), 5);
+        line.push(' ');
+        let (sign, secs, micros) = seconds_parts(p.rel_ns);
+        let mut t = String::with_capacity(24);
+        t.push_str(sign);
+        t.push_str(num.format(secs));
+        t.push('.');
+        let m = num.format(micros);
+        for _ in m.len()..6 {
+            t.push('0');
+        }
+        t.push_str(m);
+        pad_left(line, &t, 11);
+        line.push(' ');
+        self.addr.clear();
+        self.addr.ip_text(&p.src);
+        pad_left(
+            line,
+            std::str::from_utf8(&self.addr.bytes).unwrap_or_default(),
+            15,
+        );
+        line.push_str(" \u{2192} ");
+        self.addr.clear();
+        self.addr.ip_text(&p.dst);
+        let dst = std::str::from_utf8(&self.addr.bytes).unwrap_or_default();
+        line.push_str(dst);
+        for _ in dst.chars().count()..15 {
+            line.push(' ');
+        }
+        line.push(' ');
+        match Protocol(p).parts() {
+            (inner, true) => {
+                line.push_str("GTP <");
+                line.push_str(inner);
+                line.push('>');
+            }
+            (inner, false) => line.push_str(inner),
+        }
+        line.push(' ');
+        line.push_str(num.format(p.len));
+        line.push(' ');
+        write_info(p, line);
+        line.push_str(off);
+        line.push('\n');
+        self.out.write_all(self.line.as_bytes())?;
         if self.opts.detail == Detail::Verbose {
             let t = &p.tcp;
             writeln!(
@@ -250,6 +299,21 @@ impl<W: Write> Human<W> {
             s.dropped_queue
         )
     }
+}
+
+/// `s` right-aligned in `width` characters, as `{:>width}` pads.
+fn pad_left(line: &mut String, s: &str, width: usize) {
+    for _ in s.chars().count()..width {
+        line.push(' ');
+    }
+    line.push_str(s);
+}
+
+/// The sign, whole seconds and microseconds of `seconds`.
+fn seconds_parts(ns: i64) -> (&'static str, u64, u64) {
+    let sign = if ns < 0 { "-" } else { "" };
+    let ns = ns.unsigned_abs();
+    (sign, ns / 1_000_000_000, (ns % 1_000_000_000) / 1000)
 }
 
 /// Seconds with microsecond precision, as Wireshark's relative Time column.

@@ -6,35 +6,81 @@
 //! with `col_prepend_fence_fstr`, so the last one printed ends up first. Application
 //! dissectors clear the column after that fence and append their own items with ", ".
 
-use std::fmt::{self, Write};
+use std::fmt;
 
+use super::jsonw::JsonBuf;
 use crate::decode::HeaderProblem;
 use crate::event::{AppInfo, PacketEvent, TcpFlags, TcpOpt};
 use crate::flow::Label;
+
+/// Where the Info column is written: straight into a JSON string, or into text.
+pub trait InfoOut {
+    /// Text that needs no JSON escaping (the column's own fixed words).
+    fn lit(&mut self, s: &'static str);
+    /// Any other text (escaped when the output is JSON).
+    fn text(&mut self, s: &str);
+    fn num(&mut self, n: u64);
+}
+
+impl InfoOut for String {
+    fn lit(&mut self, s: &'static str) {
+        self.push_str(s);
+    }
+    fn text(&mut self, s: &str) {
+        self.push_str(s);
+    }
+    fn num(&mut self, n: u64) {
+        self.push_str(itoa::Buffer::new().format(n));
+    }
+}
+
+impl InfoOut for JsonBuf {
+    fn lit(&mut self, s: &'static str) {
+        self.raw(s);
+    }
+    fn text(&mut self, s: &str) {
+        self.escaped(s);
+    }
+    fn num(&mut self, n: u64) {
+        match u32::try_from(n) {
+            Ok(n) => self.u32(n),
+            Err(_) => self.u64(n),
+        }
+    }
+}
 
 /// Displays the Info column of a packet event.
 pub struct Info<'a>(pub &'a PacketEvent);
 
 impl fmt::Display for Info<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_info(self.0, f)
+        let mut s = String::new();
+        write_info(self.0, &mut s);
+        f.write_str(&s)
     }
 }
 
 /// The Protocol column of a packet event (`TCP`, `TLSv1.2`, `GTP <TCP>` ...).
 pub struct Protocol<'a>(pub &'a PacketEvent);
 
-impl fmt::Display for Protocol<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Protocol<'_> {
+    /// The protocol inside any tunnel, and whether GTP-U fences it (`GTP <TCP>`).
+    pub fn parts(&self) -> (&'static str, bool) {
         let inner = match &self.0.app {
             AppInfo::Tls(t) => t.protocol,
             AppInfo::Replaced { protocol, .. } => protocol,
             _ => "TCP",
         };
-        match self.0.tunnel {
-            // GTP-U fences its name around the inner protocol's (packet-gtp.c).
-            Some("GTP") => write!(f, "GTP <{inner}>"),
-            _ => f.write_str(inner),
+        // GTP-U fences its name around the inner protocol's (packet-gtp.c).
+        (inner, self.0.tunnel == Some("GTP"))
+    }
+}
+
+impl fmt::Display for Protocol<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.parts() {
+            (inner, true) => write!(f, "GTP <{inner}>"),
+            (inner, false) => f.write_str(inner),
         }
     }
 }
@@ -57,81 +103,86 @@ const FLAG_NAMES: [(u16, &str); 9] = [
     (TcpFlags::NS, "AE"),
 ];
 
-pub fn write_flags(flags: TcpFlags, w: &mut impl Write) -> fmt::Result {
+pub fn write_flags(flags: TcpFlags, w: &mut impl InfoOut) {
     let mut first = true;
     for (bit, name) in FLAG_NAMES {
         if flags.has(bit) {
             if !first {
-                w.write_str(", ")?;
+                w.lit(", ");
             }
-            w.write_str(name)?;
+            w.lit(name);
             first = false;
         }
     }
     if flags.0 & TcpFlags::RESERVED != 0 {
         if !first {
-            w.write_str(", ")?;
+            w.lit(", ");
         }
-        w.write_str("Reserved")?;
+        w.lit("Reserved");
         first = false;
     }
     if first {
-        w.write_str("<None>")?;
+        w.lit("<None>");
     }
-    Ok(())
 }
 
 /// The analysis prefix, in display order (reverse of Wireshark's prepend order).
-pub fn write_prefix(p: &PacketEvent, w: &mut impl Write) -> fmt::Result {
+pub fn write_prefix(p: &PacketEvent, w: &mut impl InfoOut) {
     let a = p.tcp.analysis;
+    if a.is_empty() {
+        return;
+    }
     if a.contains(Label::ZeroWindowProbeAck) {
-        w.write_str("[TCP ZeroWindowProbeAck] ")?;
+        w.lit("[TCP ZeroWindowProbeAck] ");
     }
     if a.contains(Label::ZeroWindow) {
-        w.write_str("[TCP ZeroWindow] ")?;
+        w.lit("[TCP ZeroWindow] ");
     }
     if a.contains(Label::ZeroWindowProbe) {
-        w.write_str("[TCP ZeroWindowProbe] ")?;
+        w.lit("[TCP ZeroWindowProbe] ");
     }
     if let (true, Some(d)) = (a.contains(Label::DuplicateAck), p.tcp.dup_ack)
         && d.num > 0
     {
-        write!(w, "[TCP Dup ACK {}#{}] ", d.frame, d.num)?;
+        w.lit("[TCP Dup ACK ");
+        w.num(d.frame);
+        w.lit("#");
+        w.num(u64::from(d.num));
+        w.lit("] ");
     }
     if a.contains(Label::KeepAliveAck) {
-        w.write_str("[TCP Keep-Alive ACK] ")?;
+        w.lit("[TCP Keep-Alive ACK] ");
     }
     if a.contains(Label::KeepAlive) {
-        w.write_str("[TCP Keep-Alive] ")?;
+        w.lit("[TCP Keep-Alive] ");
     }
     if a.contains(Label::WindowFull) {
-        w.write_str("[TCP Window Full] ")?;
+        w.lit("[TCP Window Full] ");
     }
     if a.contains(Label::WindowUpdate) {
-        w.write_str("[TCP Window Update] ")?;
+        w.lit("[TCP Window Update] ");
     }
     if a.contains(Label::AckLostSegment) {
-        w.write_str("[TCP ACKed unseen segment] ")?;
+        w.lit("[TCP ACKed unseen segment] ");
     }
     if a.contains(Label::LostSegment) {
-        w.write_str("[TCP Previous segment not captured] ")?;
+        w.lit("[TCP Previous segment not captured] ");
     }
     if a.contains(Label::OutOfOrder) {
-        w.write_str("[TCP Out-Of-Order] ")?;
+        w.lit("[TCP Out-Of-Order] ");
     }
     // Wireshark flags fast and spurious retransmissions with their own bit only; capd's
     // label set also carries `retransmission` for them, as tshark's fields do.
     if a.contains(Label::SpuriousRetransmission) {
-        w.write_str("[TCP Spurious Retransmission] ")?;
+        w.lit("[TCP Spurious Retransmission] ");
     } else if a.contains(Label::FastRetransmission) {
-        w.write_str("[TCP Fast Retransmission] ")?;
+        w.lit("[TCP Fast Retransmission] ");
     } else if a.contains(Label::Retransmission) {
-        w.write_str("[TCP Retransmission] ")?;
+        w.lit("[TCP Retransmission] ");
     }
     if a.contains(Label::ReusedPorts) {
-        w.write_str("[TCP Port numbers reused] ")?;
+        w.lit("[TCP Port numbers reused] ");
     }
-    Ok(())
 }
 
 /// Whether `write_prefix` writes anything: every label prints except a duplicate ACK
@@ -143,98 +194,122 @@ fn has_prefix(p: &PacketEvent) -> bool {
 }
 
 /// Ports, flags, `Seq=`, `Ack=` (with ACK) and `Win=`.
-fn write_tcp_fields(p: &PacketEvent, w: &mut impl Write) -> fmt::Result {
+fn write_tcp_fields(p: &PacketEvent, w: &mut impl InfoOut) {
     let t = &p.tcp;
-    write!(w, "{} \u{2192} {} [", p.sport, p.dport)?;
-    write_flags(t.flags, w)?;
-    write!(w, "] Seq={}", t.seq)?;
+    w.num(u64::from(p.sport));
+    w.lit(" \u{2192} ");
+    w.num(u64::from(p.dport));
+    w.lit(" [");
+    write_flags(t.flags, w);
+    w.lit("] Seq=");
+    w.num(u64::from(t.seq));
     if t.flags.ack() {
-        write!(w, " Ack={}", t.ack)?;
+        w.lit(" Ack=");
+        w.num(u64::from(t.ack));
     }
-    write!(w, " Win={}", t.win)
+    w.lit(" Win=");
+    w.num(u64::from(t.win));
 }
 
 /// The TCP summary line without prefix.
-fn write_tcp_line(p: &PacketEvent, w: &mut impl Write) -> fmt::Result {
+fn write_tcp_line(p: &PacketEvent, w: &mut impl InfoOut) {
     let t = &p.tcp;
-    write_tcp_fields(p, w)?;
+    write_tcp_fields(p, w);
     if t.flags.has(TcpFlags::URG) {
-        write!(w, " Urg={}", t.urgent)?;
+        w.lit(" Urg=");
+        w.num(u64::from(t.urgent));
     }
-    write!(w, " Len={}", t.payload_len)?;
+    w.lit(" Len=");
+    w.num(u64::from(t.payload_len));
     for o in &t.options {
         match *o {
-            TcpOpt::Mss(v) => write!(w, " MSS={v}")?,
-            TcpOpt::WindowScale(s) => write!(w, " WS={}", 1u32 << s.min(14))?,
-            TcpOpt::SackPermitted => w.write_str(" SACK_PERM")?,
-            TcpOpt::Sack(l, r) => write!(w, " SLE={l} SRE={r}")?,
-            TcpOpt::Timestamps(v, e) => write!(w, " TSval={v} TSecr={e}")?,
+            TcpOpt::Mss(v) => {
+                w.lit(" MSS=");
+                w.num(u64::from(v));
+            }
+            TcpOpt::WindowScale(s) => {
+                w.lit(" WS=");
+                w.num(1u64 << s.min(14));
+            }
+            TcpOpt::SackPermitted => w.lit(" SACK_PERM"),
+            TcpOpt::Sack(l, r) => {
+                w.lit(" SLE=");
+                w.num(u64::from(l));
+                w.lit(" SRE=");
+                w.num(u64::from(r));
+            }
+            TcpOpt::Timestamps(v, e) => {
+                w.lit(" TSval=");
+                w.num(u64::from(v));
+                w.lit(" TSecr=");
+                w.num(u64::from(e));
+            }
             TcpOpt::Other(_) => {}
         }
     }
     if t.header_truncated {
-        w.write_str("[Packet size limited during capture]")?;
+        w.lit("[Packet size limited during capture]");
     }
-    Ok(())
 }
 
 /// Writes the Info column of `p`.
-pub fn write_info(p: &PacketEvent, w: &mut impl Write) -> fmt::Result {
+pub fn write_info(p: &PacketEvent, w: &mut impl InfoOut) {
     match p.tcp.problem {
         // dissect_tcp() stops after Seq/Ack/Win, before the analysis is printed.
         Some(HeaderProblem::BogusLength) => {
-            write_tcp_fields(p, w)?;
-            return write!(
-                w,
-                ", bogus TCP header length ({}, must be at least 20)",
-                p.tcp.header_len
-            );
+            write_tcp_fields(p, w);
+            w.lit(", bogus TCP header length (");
+            w.num(u64::from(p.tcp.header_len));
+            w.lit(", must be at least 20)");
+            return;
         }
         // No segment length; the options run past the datagram, which ends dissection.
         Some(HeaderProblem::ShortSegment) => {
-            write_tcp_fields(p, w)?;
+            write_tcp_fields(p, w);
             if p.tcp.flags.has(TcpFlags::URG) {
-                write!(w, " Urg={}", p.tcp.urgent)?;
+                w.lit(" Urg=");
+                w.num(u64::from(p.tcp.urgent));
             }
-            return w.write_str("[Malformed Packet]");
+            w.lit("[Malformed Packet]");
+            return;
         }
         None => {}
     }
-    write_prefix(p, w)?;
-    let has_prefix = has_prefix(p);
+    write_prefix(p, w);
     match &p.app {
         AppInfo::None => write_tcp_line(p, w),
         // col_add_fstr replaces what follows the labels' fence (which ends in a space).
-        AppInfo::Replaced { text, .. } => w.write_str(text),
+        AppInfo::Replaced { text, .. } => w.text(text),
         AppInfo::ReassemblyError(msg) => {
-            write_tcp_line(p, w)?;
-            write!(w, "[Reassembly error, protocol TCP: {msg}]")
+            write_tcp_line(p, w);
+            w.lit("[Reassembly error, protocol TCP: ");
+            w.text(msg);
+            w.lit("]");
         }
         AppInfo::SegmentOfPdu { tcp_line: true } => {
-            write_tcp_line(p, w)?;
-            w.write_str(" [TCP segment of a reassembled PDU]")
+            write_tcp_line(p, w);
+            w.lit(" [TCP segment of a reassembled PDU]");
         }
         AppInfo::SegmentOfPdu { tcp_line: false } => {
             // The TLS dissector cleared the column after the fence; TCP then appends with a
             // space separator, which is added whenever the column is not empty.
-            if has_prefix {
-                w.write_char(' ')?;
+            if has_prefix(p) {
+                w.lit(" ");
             }
-            w.write_str("[TCP segment of a reassembled PDU]")
+            w.lit("[TCP segment of a reassembled PDU]");
         }
         AppInfo::Tls(tls) => {
-            let mut first = !has_prefix;
+            let mut first = !has_prefix(p);
             for item in &tls.items {
                 if !first {
-                    w.write_str(", ")?;
+                    w.lit(", ");
                 }
-                w.write_str(item)?;
+                w.text(item);
                 first = false;
             }
             if tls.malformed {
-                w.write_str("[Malformed Packet]")?;
+                w.lit("[Malformed Packet]");
             }
-            Ok(())
         }
     }
 }
@@ -329,11 +404,10 @@ mod tests {
         write_flags(
             TcpFlags(TcpFlags::SYN | TcpFlags::ECE | TcpFlags::CWR),
             &mut s,
-        )
-        .unwrap();
+        );
         assert_eq!(s, "SYN, ECE, CWR");
         s.clear();
-        write_flags(TcpFlags(0), &mut s).unwrap();
+        write_flags(TcpFlags(0), &mut s);
         assert_eq!(s, "<None>");
     }
 }

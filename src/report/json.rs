@@ -1,155 +1,583 @@
 //! Events as JSON Lines (CONTRACT.md): one object per line, `"event"` first.
 //!
-//! Packet events are serialized field by field with the Info text streamed straight into the
-//! output (`collect_str`), so a packet costs no intermediate `String`.
+//! Packet events, a million a second, are written by hand into a `JsonBuf`, field by field in
+//! their documented order, with the Info column streamed straight into the string; summary
+//! events go through `sorted`, which writes their fields in key order as they always were. The
+//! bytes are the same as serde_json wrote them before (the tests hold both writers to the serde
+//! reference), and nothing is allocated per packet.
 
 use std::io::{self, Write};
 
-use serde::ser::{SerializeMap, SerializeStruct};
-use serde::{Serialize, Serializer};
-
 use super::Sink;
-use super::info::{Info, protocol};
-use crate::event::{Event, PacketEvent, TcpSummary};
+use super::info::{Protocol, write_info};
+use super::jsonw::JsonBuf;
+use super::sorted;
+use crate::dissect::TlsRecord;
+use crate::event::{Event, PacketEvent};
+use crate::flow::{FlowSummary, Label};
+
+/// Output is handed to the writer in pieces of about this size.
+const CHUNK: usize = 64 * 1024;
 
 /// Writes events as JSON Lines.
 pub struct JsonLines<W: Write> {
     out: W,
+    buf: JsonBuf,
+    scratch: sorted::Scratch,
 }
 
 impl<W: Write> JsonLines<W> {
     pub fn new(out: W) -> Self {
-        JsonLines { out }
-    }
-}
-
-struct Tcp<'a>(&'a TcpSummary);
-
-impl Serialize for Tcp<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let t = self.0;
-        let mut m = s.serialize_struct("tcp", 9)?;
-        m.serialize_field("flags", &t.flags)?;
-        m.serialize_field("seq", &t.seq)?;
-        m.serialize_field("ack", &t.ack)?;
-        m.serialize_field("win", &t.win)?;
-        m.serialize_field("payload_len", &t.payload_len)?;
-        m.serialize_field("analysis", &t.analysis)?;
-        if let Some(d) = &t.dup_ack {
-            m.serialize_field("dup_ack", d)?;
+        JsonLines {
+            out,
+            buf: JsonBuf::new(),
+            scratch: sorted::Scratch::default(),
         }
-        m.serialize_field("raw_seq", &t.raw_seq)?;
-        m.serialize_field("raw_ack", &t.raw_ack)?;
-        m.end()
     }
 }
 
-struct Packet<'a>(&'a PacketEvent);
-
-impl Serialize for Packet<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let p = self.0;
-        let mut m = s.serialize_struct("packet", 15)?;
-        m.serialize_field("event", "packet")?;
-        m.serialize_field("frame", &p.frame)?;
-        m.serialize_field("ts", &p.ts)?;
-        m.serialize_field("flow", &p.flow)?;
-        m.serialize_field("src", &p.src)?;
-        m.serialize_field("sport", &p.sport)?;
-        m.serialize_field("dst", &p.dst)?;
-        m.serialize_field("dport", &p.dport)?;
-        m.serialize_field("len", &p.len)?;
-        m.serialize_field("caplen", &p.caplen)?;
-        m.serialize_field("proto", &DisplayStr(protocol(p)))?;
-        m.serialize_field("tcp", &Tcp(&p.tcp))?;
-        m.serialize_field("tls", &p.tls)?;
-        m.serialize_field("info", &DisplayStr(Info(p)))?;
-        m.end()
-    }
-}
-
-/// Serializes anything `Display` as a JSON string without building a `String` first.
-struct DisplayStr<D>(D);
-
-impl<D: std::fmt::Display> Serialize for DisplayStr<D> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
-    }
-}
-
-/// `{"event": name, ...fields of body}` for events whose body derives `Serialize`.
-struct Tagged<'a, T> {
-    event: &'static str,
-    body: &'a T,
-}
-
-impl<T: Serialize> Serialize for Tagged<'_, T> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // Serialize the body to a map first, then emit it after the tag. Bodies are
-        // per-flow or per-run summaries, so this small cost is off the per-packet path.
-        let value = serde_json::to_value(self.body).map_err(serde::ser::Error::custom)?;
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("event", self.event)?;
-        if let serde_json::Value::Object(fields) = value {
-            for (k, v) in fields {
-                m.serialize_entry(&k, &v)?;
+/// Writes one TLS record as its derived `Serialize` did: declaration order, optional fields
+/// left out.
+fn write_record(b: &mut JsonBuf, r: &TlsRecord) {
+    b.raw("{\"type\":\"");
+    b.raw(r.content_type.name());
+    b.raw("\",\"version\":");
+    b.str(&r.version.name());
+    b.raw(",\"length\":");
+    b.u32(u32::from(r.length));
+    if let Some(m) = &r.messages {
+        b.raw(",\"messages\":[");
+        for (i, name) in m.iter().enumerate() {
+            if i > 0 {
+                b.byte(b',');
             }
+            b.str(name);
         }
-        m.end()
+        b.byte(b']');
     }
+    if let Some(a) = &r.alert {
+        b.raw(",\"alert\":{\"level\":");
+        b.str(&a.level);
+        b.raw(",\"description\":");
+        b.str(&a.description);
+        b.byte(b'}');
+    }
+    if r.encrypted {
+        b.raw(",\"encrypted\":true");
+    }
+    b.byte(b'}');
+}
+
+/// Writes a packet event (CONTRACT.md `packet`), without the line end.
+pub fn write_packet(b: &mut JsonBuf, p: &PacketEvent) {
+    b.raw("{\"event\":\"packet\",\"frame\":");
+    b.u64(p.frame);
+    b.raw(",\"ts\":");
+    b.f64(p.ts.as_f64());
+    b.raw(",\"flow\":");
+    b.flow_id(p.flow);
+    b.raw(",\"src\":");
+    b.ip(&p.src);
+    b.raw(",\"sport\":");
+    b.u32(u32::from(p.sport));
+    b.raw(",\"dst\":");
+    b.ip(&p.dst);
+    b.raw(",\"dport\":");
+    b.u32(u32::from(p.dport));
+    b.raw(",\"len\":");
+    b.u32(p.len);
+    b.raw(",\"caplen\":");
+    b.u32(p.caplen);
+    b.raw(",\"proto\":\"");
+    match Protocol(p).parts() {
+        (inner, true) => {
+            b.raw("GTP <");
+            b.escaped(inner);
+            b.byte(b'>');
+        }
+        (inner, false) => b.escaped(inner),
+    }
+    let t = &p.tcp;
+    b.raw("\",\"tcp\":{\"flags\":[");
+    for (i, name) in t.flags.names().enumerate() {
+        if i > 0 {
+            b.byte(b',');
+        }
+        b.byte(b'"');
+        b.raw(name);
+        b.byte(b'"');
+    }
+    b.raw("],\"seq\":");
+    b.u32(t.seq);
+    b.raw(",\"ack\":");
+    b.u32(t.ack);
+    b.raw(",\"win\":");
+    b.u32(t.win);
+    b.raw(",\"payload_len\":");
+    b.u32(t.payload_len);
+    b.raw(",\"analysis\":[");
+    for (i, l) in t.analysis.iter().enumerate() {
+        if i > 0 {
+            b.byte(b',');
+        }
+        b.byte(b'"');
+        b.raw(l.name());
+        b.byte(b'"');
+    }
+    b.byte(b']');
+    if let Some(d) = &t.dup_ack {
+        b.raw(",\"dup_ack\":{\"frame\":");
+        b.u64(d.frame);
+        b.raw(",\"num\":");
+        b.u32(d.num);
+        b.byte(b'}');
+    }
+    b.raw(",\"raw_seq\":");
+    b.u32(t.raw_seq);
+    b.raw(",\"raw_ack\":");
+    b.u32(t.raw_ack);
+    b.raw("},\"tls\":[");
+    for (i, r) in p.tls.iter().enumerate() {
+        if i > 0 {
+            b.byte(b',');
+        }
+        write_record(b, r);
+    }
+    b.raw("],\"info\":\"");
+    write_info(p, b);
+    b.raw("\"}");
+}
+
+/// Writes `v` as a JSON number or `null`.
+fn opt_u64(b: &mut JsonBuf, v: Option<u64>) {
+    match v {
+        Some(v) => b.u64(v),
+        None => b.raw("null"),
+    }
+}
+
+/// An endpoint as its quoted text (`ip:port`, `[ip]:port` for IPv6).
+fn endpoint(b: &mut JsonBuf, e: &crate::event::Endpoint) {
+    b.byte(b'"');
+    if e.ip.is_ipv6() {
+        b.byte(b'[');
+        b.ip_text(&e.ip);
+        b.byte(b']');
+    } else {
+        b.ip_text(&e.ip);
+    }
+    b.byte(b':');
+    b.u32(u32::from(e.port));
+    b.byte(b'"');
+}
+
+/// Writes a flow event (CONTRACT.md `flow`) as the summary serializer does: keys in byte
+/// order at every depth. The destructuring lists every field, so a field added to
+/// `FlowSummary` does not compile until it is written here (in its sorted place).
+pub fn write_flow(b: &mut JsonBuf, f: &FlowSummary) {
+    let FlowSummary {
+        flow,
+        client,
+        server,
+        state,
+        history,
+        handshake,
+        start,
+        end,
+        duration,
+        client_packets,
+        client_bytes,
+        client_payload_bytes,
+        server_packets,
+        server_bytes,
+        server_payload_bytes,
+        analysis,
+        reason,
+        gap_bytes,
+    } = f;
+    b.raw("{\"event\":\"flow\",\"analysis\":{");
+    for (i, l) in Label::BY_NAME.iter().enumerate() {
+        if i > 0 {
+            b.byte(b',');
+        }
+        b.byte(b'"');
+        b.raw(l.name());
+        b.raw("\":");
+        b.u32(analysis.get(*l));
+    }
+    b.raw("},\"client\":");
+    endpoint(b, client);
+    b.raw(",\"client_bytes\":");
+    b.u64(*client_bytes);
+    b.raw(",\"client_packets\":");
+    b.u64(*client_packets);
+    b.raw(",\"client_payload_bytes\":");
+    b.u64(*client_payload_bytes);
+    b.raw(",\"duration\":");
+    b.f64(*duration);
+    b.raw(",\"end\":");
+    b.f64(end.as_f64());
+    b.raw(",\"flow\":");
+    b.flow_id(*flow);
+    b.raw(",\"gap_bytes\":[");
+    b.u64(gap_bytes[0]);
+    b.byte(b',');
+    b.u64(gap_bytes[1]);
+    let crate::flow::Handshake {
+        syn,
+        syn_ack,
+        ack,
+        rtt_ms,
+    } = handshake;
+    b.raw("],\"handshake\":{\"ack\":");
+    opt_u64(b, *ack);
+    b.raw(",\"rtt_ms\":");
+    match rtt_ms {
+        Some(v) => b.f64(*v),
+        None => b.raw("null"),
+    }
+    b.raw(",\"syn\":");
+    opt_u64(b, *syn);
+    b.raw(",\"syn_ack\":");
+    opt_u64(b, *syn_ack);
+    b.raw("},\"history\":");
+    b.str(history);
+    b.raw(",\"reason\":\"");
+    b.raw(reason.name());
+    b.raw("\",\"server\":");
+    endpoint(b, server);
+    b.raw(",\"server_bytes\":");
+    b.u64(*server_bytes);
+    b.raw(",\"server_packets\":");
+    b.u64(*server_packets);
+    b.raw(",\"server_payload_bytes\":");
+    b.u64(*server_payload_bytes);
+    b.raw(",\"start\":");
+    b.f64(start.as_f64());
+    b.raw(",\"state\":");
+    b.str(state);
+    b.byte(b'}');
+}
+
+/// Writes one event as a line into `b`; `Ok(false)` for events JSON Lines leaves out.
+pub fn write_event(b: &mut JsonBuf, sc: &mut sorted::Scratch, ev: &Event) -> io::Result<bool> {
+    let summary = match ev {
+        Event::Packet(p) => {
+            write_packet(b, p);
+            Ok(())
+        }
+        Event::Other(_) => return Ok(false),
+        Event::Malformed(m) => sorted::write_tagged(b, sc, "malformed", m),
+        Event::TlsHandshake(t) => sorted::write_tagged(b, sc, "tls_handshake", t.as_ref()),
+        Event::Flow(f) => {
+            write_flow(b, f);
+            Ok(())
+        }
+        Event::Stats(s) => sorted::write_tagged(b, sc, "stats", s),
+    };
+    summary.map_err(io::Error::other)?;
+    b.byte(b'\n');
+    Ok(true)
 }
 
 impl<W: Write> Sink for JsonLines<W> {
     fn emit(&mut self, ev: &Event) -> io::Result<()> {
-        let out = &mut self.out;
-        match ev {
-            Event::Packet(p) => serde_json::to_writer(&mut *out, &Packet(p))?,
-            Event::Other(_) => return Ok(()),
-            Event::Malformed(m) => serde_json::to_writer(
-                &mut *out,
-                &Tagged {
-                    event: "malformed",
-                    body: m,
-                },
-            )?,
-            Event::TlsHandshake(t) => serde_json::to_writer(
-                &mut *out,
-                &Tagged {
-                    event: "tls_handshake",
-                    body: t.as_ref(),
-                },
-            )?,
-            Event::Flow(f) => serde_json::to_writer(
-                &mut *out,
-                &Tagged {
-                    event: "flow",
-                    body: f.as_ref(),
-                },
-            )?,
-            Event::Stats(s) => serde_json::to_writer(
-                &mut *out,
-                &Tagged {
-                    event: "stats",
-                    body: s,
-                },
-            )?,
+        write_event(&mut self.buf, &mut self.scratch, ev)?;
+        if self.buf.bytes.len() >= CHUNK {
+            self.out.write_all(&self.buf.bytes)?;
+            self.buf.clear();
         }
-        out.write_all(b"\n")
+        Ok(())
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        if !self.buf.bytes.is_empty() {
+            self.out.write_all(&self.buf.bytes)?;
+            self.buf.clear();
+        }
         self.out.flush()
+    }
+
+    fn is_json_lines(&self) -> bool {
+        true
+    }
+
+    fn write_lines(&mut self, lines: &[u8]) -> io::Result<()> {
+        if !self.buf.bytes.is_empty() {
+            self.out.write_all(&self.buf.bytes)?;
+            self.buf.clear();
+        }
+        self.out.write_all(lines)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{AppInfo, StatsEvent, TcpFlags, Timestamp};
+    use crate::dissect::{AlertInfo, ContentType, Version};
+    use crate::event::{
+        AppInfo, DupAck, StatsEvent, TcpFlags, TcpOpt, TcpSummary, Timestamp, TlsInfo,
+    };
+    use crate::flow::{Analysis, Label};
+    use proptest::prelude::*;
+    use serde::ser::SerializeStruct;
+    use serde::{Serialize, Serializer};
+    use std::borrow::Cow;
+
+    /// The serde writer packet events had before `write_packet`: the reference.
+    struct RefTcp<'a>(&'a TcpSummary);
+
+    impl Serialize for RefTcp<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let t = self.0;
+            let mut m = s.serialize_struct("tcp", 9)?;
+            m.serialize_field("flags", &t.flags)?;
+            m.serialize_field("seq", &t.seq)?;
+            m.serialize_field("ack", &t.ack)?;
+            m.serialize_field("win", &t.win)?;
+            m.serialize_field("payload_len", &t.payload_len)?;
+            m.serialize_field("analysis", &t.analysis)?;
+            if let Some(d) = &t.dup_ack {
+                m.serialize_field("dup_ack", d)?;
+            }
+            m.serialize_field("raw_seq", &t.raw_seq)?;
+            m.serialize_field("raw_ack", &t.raw_ack)?;
+            m.end()
+        }
+    }
+
+    struct RefPacket<'a>(&'a PacketEvent);
+
+    impl Serialize for RefPacket<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let p = self.0;
+            let mut m = s.serialize_struct("packet", 15)?;
+            m.serialize_field("event", "packet")?;
+            m.serialize_field("frame", &p.frame)?;
+            m.serialize_field("ts", &p.ts)?;
+            m.serialize_field("flow", &p.flow)?;
+            m.serialize_field("src", &p.src)?;
+            m.serialize_field("sport", &p.sport)?;
+            m.serialize_field("dst", &p.dst)?;
+            m.serialize_field("dport", &p.dport)?;
+            m.serialize_field("len", &p.len)?;
+            m.serialize_field("caplen", &p.caplen)?;
+            m.serialize_field("proto", &crate::report::info::protocol(p).to_string())?;
+            m.serialize_field("tcp", &RefTcp(&p.tcp))?;
+            m.serialize_field("tls", &p.tls)?;
+            m.serialize_field("info", &crate::report::info::Info(p).to_string())?;
+            m.end()
+        }
+    }
+
+    fn names() -> impl Strategy<Value = Cow<'static, str>> {
+        prop_oneof![
+            Just(Cow::Borrowed("client_hello")),
+            Just(Cow::Borrowed("Application Data")),
+            "[ -~]{0,8}".prop_map(Cow::Owned),
+            any::<String>().prop_map(Cow::Owned),
+        ]
+    }
+
+    fn record() -> impl Strategy<Value = TlsRecord> {
+        (
+            0u8..30,
+            any::<u16>(),
+            any::<u16>(),
+            prop::option::of(prop::collection::vec(names(), 0..3)),
+            prop::option::of((names(), names())),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(ct, version, length, messages, alert, encrypted)| TlsRecord {
+                    content_type: ContentType::from_u8(ct),
+                    version: Version(version),
+                    length,
+                    messages,
+                    alert: alert.map(|(level, description)| AlertInfo { level, description }),
+                    encrypted,
+                },
+            )
+    }
+
+    fn app() -> impl Strategy<Value = AppInfo> {
+        prop_oneof![
+            Just(AppInfo::None),
+            any::<bool>().prop_map(|tcp_line| AppInfo::SegmentOfPdu { tcp_line }),
+            (prop::collection::vec(names(), 0..3), any::<bool>()).prop_map(|(items, malformed)| {
+                AppInfo::Tls(TlsInfo {
+                    protocol: "TLSv1.2",
+                    items,
+                    malformed,
+                })
+            }),
+            Just(AppInfo::Replaced {
+                protocol: "TCP",
+                text: "[Illegal Segments]",
+            }),
+            Just(AppInfo::ReassemblyError(
+                "New fragment past old data limits"
+            )),
+        ]
+    }
+
+    prop_compose! {
+        fn packet()(
+            frame in any::<u64>(),
+            secs in 0i64..4_000_000_000,
+            nanos in 0u32..1_000_000_000,
+            flow in any::<u32>(),
+            v6 in any::<bool>(),
+            a in any::<[u8; 16]>(),
+            ports in any::<(u16, u16, u32, u32)>(),
+            flags in any::<u16>(),
+            nums in any::<(u32, u32, u32, u32, u32, u32)>(),
+            labels in any::<u16>(),
+            dup in prop::option::of(any::<(u64, u32)>()),
+            opts in prop::collection::vec(any::<(u8, u32, u32)>(), 0..5),
+            tls in prop::collection::vec(record(), 0..3),
+            app in app(),
+            gtp in any::<bool>(),
+        ) -> PacketEvent {
+            let (src, dst) = if v6 {
+                (std::net::IpAddr::from(a), std::net::IpAddr::from([a[3], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, a[0], a[1], 0, 1]))
+            } else {
+                (std::net::IpAddr::from([a[0], a[1], a[2], a[3]]), std::net::IpAddr::from([a[4], a[5], a[6], a[7]]))
+            };
+            let analysis: Analysis = Label::ALL
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| labels & (1 << i) != 0)
+                .map(|(_, l)| *l)
+                .collect();
+            let mut options = arrayvec::ArrayVec::new();
+            for (k, x, y) in opts {
+                options.push(match k % 6 {
+                    0 => TcpOpt::Mss(x as u16),
+                    1 => TcpOpt::WindowScale(k),
+                    2 => TcpOpt::SackPermitted,
+                    3 => TcpOpt::Sack(x, y),
+                    4 => TcpOpt::Timestamps(x, y),
+                    _ => TcpOpt::Other(k),
+                });
+            }
+            PacketEvent {
+                frame,
+                ts: Timestamp::new(secs, nanos),
+                rel_ns: 0,
+                flow,
+                src,
+                sport: ports.0,
+                dst,
+                dport: ports.1,
+                len: ports.2,
+                caplen: ports.3,
+                tunnel: gtp.then_some("GTP"),
+                tcp: TcpSummary {
+                    flags: TcpFlags(flags & 0xfff),
+                    seq: nums.0,
+                    ack: nums.1,
+                    raw_seq: nums.2,
+                    raw_ack: nums.3,
+                    win: nums.4,
+                    urgent: nums.5 as u16,
+                    payload_len: nums.5,
+                    analysis,
+                    dup_ack: dup.map(|(frame, num)| DupAck { frame, num }),
+                    options,
+                    ..TcpSummary::default()
+                },
+                tls,
+                app,
+            }
+        }
+    }
+
+    fn endpoint_strategy() -> impl Strategy<Value = crate::event::Endpoint> {
+        (any::<bool>(), any::<[u8; 16]>(), any::<u16>()).prop_map(|(v6, a, port)| {
+            crate::event::Endpoint {
+                ip: if v6 {
+                    std::net::IpAddr::from(a)
+                } else {
+                    std::net::IpAddr::from([a[0], a[1], a[2], a[3]])
+                },
+                port,
+            }
+        })
+    }
+
+    prop_compose! {
+        fn flow_summary()(
+            ids in any::<(u32, u64, u64, u64, u64, u64, u64)>(),
+            client in endpoint_strategy(),
+            server in endpoint_strategy(),
+            state in prop::sample::select(vec!["SF", "S0", "REJ", "RSTO", "OTH"]),
+            history in "[ShADadFfRrTtWw^\"\\\\]{0,12}",
+            hs in any::<(Option<u64>, Option<u64>, Option<u64>, Option<u64>)>(),
+            times in any::<(i64, u32, i64, u32)>(),
+            duration in any::<u64>(),
+            labels in prop::collection::vec(any::<u16>(), 0..4),
+            reason in 0usize..6,
+            gaps in any::<[u64; 2]>(),
+        ) -> FlowSummary {
+            let mut analysis = crate::flow::LabelCounts::default();
+            for bits in labels {
+                analysis.add(Label::ALL.iter().enumerate().filter(|(i, _)| bits & (1 << i) != 0).map(|(_, l)| *l).collect());
+            }
+            use crate::flow::EndReason::*;
+            FlowSummary {
+                flow: ids.0,
+                client,
+                server,
+                state,
+                history,
+                handshake: crate::flow::Handshake {
+                    syn: hs.0,
+                    syn_ack: hs.1,
+                    ack: hs.2,
+                    rtt_ms: hs.3.map(|v| v as f64 / 1000.0),
+                },
+                start: Timestamp::new(times.0 % 4_000_000_000, times.1 % 1_000_000_000),
+                end: Timestamp::new(times.2 % 4_000_000_000, times.3 % 1_000_000_000),
+                duration: f64::from_bits(duration),
+                client_packets: ids.1,
+                client_bytes: ids.2,
+                client_payload_bytes: ids.3,
+                server_packets: ids.4,
+                server_bytes: ids.5,
+                server_payload_bytes: ids.6,
+                analysis,
+                reason: [Fin, Rst, Idle, Evicted, Reused, End][reason],
+                gap_bytes: gaps,
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn flows_are_written_as_the_summary_serializer_writes_them(f in flow_summary()) {
+            let mut ours = JsonBuf::new();
+            write_flow(&mut ours, &f);
+            let mut theirs = JsonBuf::new();
+            sorted::write_tagged(&mut theirs, &mut sorted::Scratch::default(), "flow", &f).unwrap();
+            prop_assert_eq!(String::from_utf8(ours.bytes).unwrap(), String::from_utf8(theirs.bytes).unwrap());
+        }
+
+        #[test]
+        fn packets_are_written_as_serde_wrote_them(p in packet()) {
+            let mut b = JsonBuf::new();
+            write_packet(&mut b, &p);
+            let reference = serde_json::to_string(&RefPacket(&p)).unwrap();
+            prop_assert_eq!(String::from_utf8(b.bytes).unwrap(), reference);
+        }
+    }
 
     fn line(ev: &Event) -> serde_json::Value {
         let mut buf = Vec::new();
-        JsonLines::new(&mut buf).emit(ev).unwrap();
+        let mut sink = JsonLines::new(&mut buf);
+        sink.emit(ev).unwrap();
+        sink.flush().unwrap();
+        drop(sink);
         assert!(buf.ends_with(b"\n"));
         assert_eq!(buf.iter().filter(|b| **b == b'\n').count(), 1);
         serde_json::from_slice(&buf).unwrap()

@@ -353,7 +353,7 @@ fn label(p: &PacketEvent) -> Vec<Word> {
     let mut words = Vec::new();
     if p.tcp.problem.is_none() {
         let mut prefix = String::new();
-        let _ = write_prefix(p, &mut prefix);
+        write_prefix(p, &mut prefix);
         // Each label is `[...] `; the brackets hold no `] ` of their own.
         words.extend(
             prefix
@@ -399,7 +399,7 @@ fn label(p: &PacketEvent) -> Vec<Word> {
 fn tcp_words(p: &PacketEvent, words: &mut Vec<Word>) {
     let t = &p.tcp;
     let mut flags = String::new();
-    let _ = write_flags(t.flags, &mut flags);
+    write_flags(t.flags, &mut flags);
     words.push(Word::plain(flags));
     words.push(Word::plain(format!("Seq={}", t.seq)));
     if t.flags.ack() {

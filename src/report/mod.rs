@@ -9,7 +9,9 @@ use crate::event::Event;
 pub mod human;
 pub mod info;
 pub mod json;
+pub mod jsonw;
 pub mod ladder;
+pub mod sorted;
 
 /// Somewhere events go.
 pub trait Sink {
@@ -17,4 +19,15 @@ pub trait Sink {
     fn emit(&mut self, ev: &Event) -> io::Result<()>;
     /// Pushes buffered output to its destination.
     fn flush(&mut self) -> io::Result<()>;
+    /// Whether this sink writes JSON Lines, so that `--threads` workers may format the events
+    /// themselves and hand over finished lines (`write_lines`) instead of events.
+    fn is_json_lines(&self) -> bool {
+        false
+    }
+    /// Writes lines already formatted as this sink formats them.
+    fn write_lines(&mut self, _lines: &[u8]) -> io::Result<()> {
+        Err(io::Error::other(
+            "this output takes events, not formatted lines",
+        ))
+    }
 }

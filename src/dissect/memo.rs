@@ -1,0 +1,94 @@
+//! A small bounded memo of results computed from bytes, for the dissection work that peers
+//! repeat in every handshake: a server's certificate chain and CertificateRequest, a client's
+//! hello lists. Each thread keeps its own (`thread_local!`), so `--threads` workers share
+//! nothing. Entries are keyed by the whole input (its hash picks the slot, the bytes confirm
+//! it), so an answer from the memo is the answer; the oldest entry makes room for a new one.
+
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
+
+use rustc_hash::{FxBuildHasher, FxHashMap};
+
+/// Results of `f(bytes)` for the last `capacity` distinct inputs of at most `max_key` bytes.
+#[derive(Debug)]
+pub struct Memo<V> {
+    entries: FxHashMap<u64, (Box<[u8]>, V)>,
+    /// Hashes in the order their entries were added, oldest first.
+    order: VecDeque<u64>,
+    capacity: usize,
+    max_key: usize,
+}
+
+impl<V: Clone> Memo<V> {
+    pub fn new(capacity: usize, max_key: usize) -> Self {
+        Memo {
+            entries: FxHashMap::default(),
+            order: VecDeque::new(),
+            capacity,
+            max_key,
+        }
+    }
+
+    /// The value for `key`: remembered, or made by `make` (and remembered when the key is not
+    /// too long to keep).
+    pub fn get_or_make(&mut self, key: &[u8], make: impl FnOnce() -> V) -> V {
+        if key.len() > self.max_key || self.capacity == 0 {
+            return make();
+        }
+        let h = FxBuildHasher.hash_one(key);
+        if let Some((k, v)) = self.entries.get(&h)
+            && **k == *key
+        {
+            return v.clone();
+        }
+        let v = make();
+        if self.entries.len() >= self.capacity
+            && !self.entries.contains_key(&h)
+            && let Some(old) = self.order.pop_front()
+        {
+            self.entries.remove(&old);
+        }
+        if self.entries.insert(h, (key.into(), v.clone())).is_none() {
+            self.order.push_back(h);
+        }
+        v
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the sequence of keys (few distinct ones, so hits, misses and evictions
+        /// all happen), the memo answers what the function does, within its capacity.
+        #[test]
+        fn answers_are_the_functions_answers(keys in prop::collection::vec(prop::collection::vec(0u8..3, 0..4), 1..200)) {
+            let mut m = Memo::new(5, 3);
+            let f = |k: &[u8]| k.iter().map(|b| u32::from(*b) + 1).product::<u32>() + k.len() as u32;
+            for k in &keys {
+                prop_assert_eq!(m.get_or_make(k, || f(k)), f(k));
+                prop_assert!(m.len() <= 5);
+            }
+        }
+    }
+
+    #[test]
+    fn long_keys_are_not_kept() {
+        let mut m = Memo::new(4, 2);
+        assert_eq!(m.get_or_make(b"abc", || 7), 7);
+        assert!(m.is_empty());
+        assert_eq!(m.get_or_make(b"ab", || 8), 8);
+        assert_eq!(m.get_or_make(b"ab", || 9), 8, "remembered");
+    }
+}

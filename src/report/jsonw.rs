@@ -1,0 +1,424 @@
+//! A byte buffer that JSON is written into by hand, byte for byte as serde_json writes it.
+//!
+//! The JSON Lines sink formats a million events a second, so it skips serde's machinery where
+//! the shape is fixed: literals go in as they are, integers through `itoa`, floats through the
+//! same `zmij` formatter serde_json uses (non-finite floats become `null`, as there), and strings
+//! through serde_json's escaping rules (`"`, `\`, and control characters; `\u00XX` in lowercase
+//! hex; everything else, non-ASCII included, as it is). The unit tests hold each primitive to
+//! serde_json's own output on random inputs.
+//!
+//! Flow ids can be left open: a worker thread of `--threads` does not know the run-wide id of
+//! a flow when it formats an event, so it records where the id goes (`fixups`) and the merging
+//! thread writes it there (`splice`).
+
+use std::net::IpAddr;
+
+/// serde_json's escape classes for bytes below 0x80: 0 = as it is, otherwise the escape
+/// letter (`u` for `\u00XX`).
+static ESCAPE: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+/// Each byte value's decimal digits (left-aligned) and their count, for dotted quads.
+static OCTETS: [([u8; 3], u8); 256] = {
+    let mut t = [([0u8; 3], 0u8); 256];
+    let mut i = 0;
+    while i < 256 {
+        let v = i as u8;
+        t[i] = if v >= 100 {
+            ([b'0' + v / 100, b'0' + v / 10 % 10, b'0' + v % 10], 3)
+        } else if v >= 10 {
+            ([b'0' + v / 10, b'0' + v % 10, 0], 2)
+        } else {
+            ([b'0' + v, 0, 0], 1)
+        };
+        i += 1;
+    }
+    t
+};
+
+/// Output being formatted: JSON bytes, and where open flow ids go.
+#[derive(Debug, Default)]
+pub struct JsonBuf {
+    pub bytes: Vec<u8>,
+    /// `None`: flow ids are final and written at once. `Some`: each flow id is left out and
+    /// recorded here as (byte offset, flow id as the formatting thread knows it).
+    pub fixups: Option<Vec<(usize, u32)>>,
+}
+
+impl JsonBuf {
+    /// A buffer whose flow ids are written as given.
+    pub fn new() -> Self {
+        JsonBuf::default()
+    }
+
+    /// A buffer whose flow ids are left open for `splice`.
+    pub fn with_fixups() -> Self {
+        JsonBuf {
+            bytes: Vec::new(),
+            fixups: Some(Vec::new()),
+        }
+    }
+
+    /// Empties the buffer, keeping its capacity.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        if let Some(f) = &mut self.fixups {
+            f.clear();
+        }
+    }
+
+    /// Bytes that need no escaping (the caller vouches for it).
+    #[inline]
+    pub fn raw(&mut self, s: &str) {
+        self.bytes.extend_from_slice(s.as_bytes());
+    }
+
+    #[inline]
+    pub fn byte(&mut self, b: u8) {
+        self.bytes.push(b);
+    }
+
+    #[inline]
+    pub fn u64(&mut self, v: u64) {
+        let mut b = itoa::Buffer::new();
+        self.bytes.extend_from_slice(b.format(v).as_bytes());
+    }
+
+    /// A `u32` (itoa's 32-bit path is shorter than the 64-bit one).
+    #[inline]
+    pub fn u32(&mut self, v: u32) {
+        let mut b = itoa::Buffer::new();
+        self.bytes.extend_from_slice(b.format(v).as_bytes());
+    }
+
+    #[inline]
+    pub fn i64(&mut self, v: i64) {
+        let mut b = itoa::Buffer::new();
+        self.bytes.extend_from_slice(b.format(v).as_bytes());
+    }
+
+    /// A float as serde_json writes it: shortest round-trip form, `null` if not finite.
+    #[inline]
+    pub fn f64(&mut self, v: f64) {
+        if v.is_finite() {
+            let mut b = zmij::Buffer::new();
+            self.bytes.extend_from_slice(b.format_finite(v).as_bytes());
+        } else {
+            self.bytes.extend_from_slice(b"null");
+        }
+    }
+
+    /// A quoted, escaped string.
+    #[inline]
+    pub fn str(&mut self, s: &str) {
+        self.bytes.push(b'"');
+        self.escaped(s);
+        self.bytes.push(b'"');
+    }
+
+    /// String contents, escaped, without quotes.
+    #[inline]
+    pub fn escaped(&mut self, s: &str) {
+        let b = s.as_bytes();
+        match first_to_escape(b) {
+            None => self.bytes.extend_from_slice(b),
+            Some(at) => self.escaped_from(b, at),
+        }
+    }
+
+    /// The slow path of `escaped`: `b[at]` is the first byte that needs an escape.
+    fn escaped_from(&mut self, b: &[u8], at: usize) {
+        self.bytes.extend_from_slice(&b[..at]);
+        let mut start = at;
+        for (i, &c) in b.iter().enumerate().skip(at) {
+            let e = if c < 0x80 { ESCAPE[c as usize] } else { 0 };
+            if e == 0 {
+                continue;
+            }
+            self.bytes.extend_from_slice(&b[start..i]);
+            if e == b'u' {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                self.bytes.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[usize::from(c >> 4)],
+                    HEX[usize::from(c & 0xf)],
+                ]);
+            } else {
+                self.bytes.extend_from_slice(&[b'\\', e]);
+            }
+            start = i + 1;
+        }
+        self.bytes.extend_from_slice(&b[start..]);
+    }
+
+    /// An IP address as a quoted string, in its standard text form (serde's `IpAddr`).
+    pub fn ip(&mut self, ip: &IpAddr) {
+        self.bytes.push(b'"');
+        self.ip_text(ip);
+        self.bytes.push(b'"');
+    }
+
+    /// An IP address's text form (dotted quad, or RFC 5952 for IPv6), unquoted.
+    pub fn ip_text(&mut self, ip: &IpAddr) {
+        match ip {
+            IpAddr::V4(v4) => {
+                let [a, b, c, d] = v4.octets();
+                let mut text = [0u8; 15];
+                let mut n = 0;
+                for (i, octet) in [a, b, c, d].into_iter().enumerate() {
+                    if i > 0 {
+                        text[n] = b'.';
+                        n += 1;
+                    }
+                    let (digits, len) = OCTETS[usize::from(octet)];
+                    text[n..n + 3].copy_from_slice(&digits);
+                    n += usize::from(len);
+                }
+                self.bytes.extend_from_slice(&text[..n]);
+            }
+            IpAddr::V6(v6) => self.ipv6_text(v6),
+        }
+    }
+
+    /// RFC 5952 text, as `Ipv6Addr`'s `Display` writes it: `::ffff:a.b.c.d` for IPv4-mapped
+    /// addresses, otherwise lowercase groups without leading zeros and the first longest run
+    /// of two or more zero groups as `::`.
+    fn ipv6_text(&mut self, v6: &std::net::Ipv6Addr) {
+        if let Some(v4) = v6.to_ipv4_mapped() {
+            self.bytes.extend_from_slice(b"::ffff:");
+            self.ip_text(&IpAddr::V4(v4));
+            return;
+        }
+        let g = v6.segments();
+        let (mut best, mut best_len, mut run, mut run_len) = (0, 0, 0, 0);
+        for (i, &x) in g.iter().enumerate() {
+            if x == 0 {
+                if run_len == 0 {
+                    run = i;
+                }
+                run_len += 1;
+                if run_len > best_len {
+                    best = run;
+                    best_len = run_len;
+                }
+            } else {
+                run_len = 0;
+            }
+        }
+        let hex_group = |out: &mut Vec<u8>, x: u16| {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let mut started = false;
+            for shift in [12, 8, 4, 0] {
+                let d = (x >> shift) & 0xf;
+                if d != 0 || started || shift == 0 {
+                    out.push(HEX[usize::from(d)]);
+                    started = true;
+                }
+            }
+        };
+        if best_len > 1 {
+            for (i, &x) in g[..best].iter().enumerate() {
+                if i > 0 {
+                    self.bytes.push(b':');
+                }
+                hex_group(&mut self.bytes, x);
+            }
+            self.bytes.extend_from_slice(b"::");
+            for (i, &x) in g[best + best_len..].iter().enumerate() {
+                if i > 0 {
+                    self.bytes.push(b':');
+                }
+                hex_group(&mut self.bytes, x);
+            }
+        } else {
+            for (i, &x) in g.iter().enumerate() {
+                if i > 0 {
+                    self.bytes.push(b':');
+                }
+                hex_group(&mut self.bytes, x);
+            }
+        }
+    }
+
+    /// A flow id: written now, or left open for `splice` when formatting for a worker.
+    #[inline]
+    pub fn flow_id(&mut self, id: u32) {
+        match &mut self.fixups {
+            None => self.u64(u64::from(id)),
+            Some(f) => f.push((self.bytes.len(), id)),
+        }
+    }
+}
+
+/// Where the first byte of `b` that JSON must escape is, if any; eight bytes at a time.
+#[inline]
+fn first_to_escape(b: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        // The classic zero-byte tests: a high bit survives where a byte is below 0x20, or
+        // equal to a quote or a backslash (possibly also next to one: the exact scan below
+        // decides).
+        let y = x ^ (LO * u64::from(b'"'));
+        let z = x ^ (LO * u64::from(b'\\'));
+        let hits = (x.wrapping_sub(LO * 0x20) & !x)
+            | (y.wrapping_sub(LO) & !y)
+            | (z.wrapping_sub(LO) & !z);
+        if hits & HI != 0 {
+            break;
+        }
+        at += 8;
+    }
+    b[at..]
+        .iter()
+        .position(|&c| c < 0x80 && ESCAPE[c as usize] != 0)
+        .map(|i| at + i)
+}
+
+/// Writes `bytes` to `out` with each open flow id of `fixups` (offsets into `bytes`, in order)
+/// filled in by `map`.
+pub fn splice(
+    out: &mut Vec<u8>,
+    bytes: &[u8],
+    fixups: &[(usize, u32)],
+    mut map: impl FnMut(u32) -> u32,
+) {
+    let mut at = 0;
+    for &(off, id) in fixups {
+        let off = off.clamp(at, bytes.len());
+        out.extend_from_slice(&bytes[at..off]);
+        let mut b = itoa::Buffer::new();
+        out.extend_from_slice(b.format(map(id)).as_bytes());
+        at = off;
+    }
+    out.extend_from_slice(&bytes[at..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn serde(v: impl serde::Serialize) -> String {
+        serde_json::to_string(&v).unwrap()
+    }
+
+    #[test]
+    fn escapes_every_control_character_as_serde_json_does() {
+        for c in 0u8..0x80 {
+            let s = (c as char).to_string();
+            let mut b = JsonBuf::new();
+            b.str(&s);
+            assert_eq!(
+                String::from_utf8(b.bytes).unwrap(),
+                serde(&s),
+                "byte {c:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn floats_and_edge_numbers_match_serde_json() {
+        for v in [
+            0.0,
+            -0.0,
+            1.0,
+            0.1,
+            1e21,
+            1e-7,
+            1764082800.001328,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
+            let mut b = JsonBuf::new();
+            b.f64(v);
+            assert_eq!(String::from_utf8(b.bytes).unwrap(), serde(v), "{v:?}");
+        }
+        let mut b = JsonBuf::new();
+        b.u64(u64::MAX);
+        b.byte(b' ');
+        b.i64(i64::MIN);
+        assert_eq!(
+            String::from_utf8(b.bytes).unwrap(),
+            format!("{} {}", u64::MAX, i64::MIN)
+        );
+    }
+
+    #[test]
+    fn open_flow_ids_are_spliced_in_place() {
+        let mut b = JsonBuf::with_fixups();
+        b.raw("{\"flow\":");
+        b.flow_id(7);
+        b.raw(",\"other\":");
+        b.flow_id(9);
+        b.raw("}");
+        let mut out = Vec::new();
+        splice(&mut out, &b.bytes, b.fixups.as_deref().unwrap(), |id| {
+            id * 100
+        });
+        assert_eq!(out, b"{\"flow\":700,\"other\":900}");
+    }
+
+    proptest! {
+        #[test]
+        fn strings_escape_as_serde_json(s in any::<String>()) {
+            let mut b = JsonBuf::new();
+            b.str(&s);
+            prop_assert_eq!(String::from_utf8(b.bytes).unwrap(), serde(&s));
+        }
+
+        #[test]
+        fn strings_full_of_escapes_escape_as_serde_json(s in "[\"\\\\\\x00-\\x1fa-z\\x7f\u{e9}\u{20ac}]{0,40}") {
+            let mut b = JsonBuf::new();
+            b.str(&s);
+            prop_assert_eq!(String::from_utf8(b.bytes).unwrap(), serde(&s));
+        }
+
+        #[test]
+        fn floats_format_as_serde_json(bits in any::<u64>()) {
+            let v = f64::from_bits(bits);
+            let mut b = JsonBuf::new();
+            b.f64(v);
+            prop_assert_eq!(String::from_utf8(b.bytes).unwrap(), serde(v));
+        }
+
+        #[test]
+        fn addresses_format_as_serde_does(v4 in any::<[u8; 4]>(), v6 in any::<[u16; 8]>(), zeros in 0usize..8) {
+            let mut seg = v6;
+            for s in seg.iter_mut().take(zeros) {
+                *s = 0;
+            }
+            let mapped = std::net::Ipv4Addr::from(v4).to_ipv6_mapped();
+            let ends = [0, 0, 0, 0, 0, 0, seg[6], seg[7]];
+            for ip in [IpAddr::from(v4), IpAddr::from(seg), IpAddr::from(v6), IpAddr::from(mapped), IpAddr::from(ends)] {
+                let mut b = JsonBuf::new();
+                b.ip(&ip);
+                prop_assert_eq!(String::from_utf8(b.bytes).unwrap(), serde(ip));
+            }
+        }
+    }
+}

@@ -1,0 +1,582 @@
+//! `--threads N`: flows sharded across worker threads, events merged back in frame order.
+//!
+//! A dispatcher thread takes the capture thread's batches and marks each frame with its
+//! worker: the symmetric hash of its flow key (`FlowKey::hash64`), so both directions of a
+//! flow meet in one worker's engine; frames that are not TCP go to worker 0. Every worker sees
+//! every batch: it clocks its engine with every frame (so all engines sweep expired flows at
+//! the frames one engine would) and processes its own. It formats its events itself (JSON
+//! Lines) or hands them over (other outputs), in runs: the events of one frame, or of one flow
+//! that a sweep ended. The merging thread (the caller's) walks each batch's frames in order,
+//! takes each frame's run from its worker, and orders the flows a sweep ended across workers
+//! by flow id, exactly as one engine emits them.
+//!
+//! Flow ids are the one thing a worker cannot know: they count flows in order of first sight
+//! across all workers. A worker numbers its own flows and tells the merger in which frame it
+//! created each; the merger assigns run-wide ids in frame order and writes them into the
+//! worker's output (`jsonw::splice`) or events. Output is therefore byte for byte that of one
+//! thread, with one exception: the engine's caps (flows, retired conversations, reassembly
+//! memory) are divided between the workers, so a capture that reaches a cap may see different
+//! flows evicted or abandoned.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use anyhow::{Context, Result};
+use crossbeam_channel::{Receiver, Sender, bounded};
+use rustc_hash::FxBuildHasher;
+
+use crate::capture::Batch;
+use crate::decode::{self, Decoded};
+use crate::engine::{Engine, EngineConfig, Frame};
+use crate::event::{Endpoint, Event, StatsEvent};
+use crate::flow::FlowKey;
+use crate::report::Sink;
+use crate::report::json::write_event;
+use crate::report::jsonw::{JsonBuf, splice};
+use crate::report::sorted;
+
+/// Batches in flight between the dispatcher, each worker and the merger.
+const DEPTH: usize = 4;
+/// Merged output is handed to the sink in pieces of about this size.
+const CHUNK: usize = 64 * 1024;
+
+/// The worker (of `n`) that handles a frame: its flow key's hash, or 0 when it is not TCP.
+pub fn worker_of(f: &Frame<'_>, n: usize) -> usize {
+    if n <= 1 {
+        return 0;
+    }
+    match decode::decode(f.linktype, f.data, f.orig_len) {
+        Decoded::Tcp(p) => {
+            let src = Endpoint {
+                ip: p.src,
+                port: p.sport,
+            };
+            let dst = Endpoint {
+                ip: p.dst,
+                port: p.dport,
+            };
+            let h = FlowKey::new(src, dst).0.hash64();
+            // The high half, scaled: uniform for any n.
+            (((h >> 32) * n as u64) >> 32) as usize
+        }
+        _ => 0,
+    }
+}
+
+/// A batch with each frame's worker.
+struct Dispatched {
+    batch: Batch,
+    workers: Vec<u8>,
+}
+
+enum ToWorker {
+    Batch(Arc<Dispatched>),
+    Finish,
+}
+
+/// Where a run of output goes in the merged stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// The events of frame `idx` of the batch; `created` is the worker's number for the flow
+    /// this frame created, if it did.
+    Frame { idx: usize, created: Option<u32> },
+    /// A flow (the worker's number) that a sweep before frame `pos` ended.
+    Swept { pos: usize, flow: u32 },
+    /// A flow ended at the end of the capture.
+    Final { flow: u32 },
+}
+
+/// A run of a worker's output: bytes (and open flow ids) or events, and the flows it ended.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    place: Place,
+    items: (usize, usize),
+    fixups: (usize, usize),
+    ends: (usize, usize),
+}
+
+/// What a worker made of one batch (or of the end of the capture).
+struct Output {
+    json: JsonBuf,
+    events: Vec<Event>,
+    runs: Vec<Run>,
+    /// Worker flow numbers of the flows that ended, referenced by runs.
+    ends: Vec<u32>,
+    /// The batch, handed back for recycling.
+    batch: Option<Arc<Dispatched>>,
+    /// At the end: the worker's counters.
+    stats: Option<StatsEvent>,
+}
+
+impl Output {
+    /// Empties the output for reuse, keeping its buffers.
+    fn clear(&mut self) {
+        self.json.clear();
+        self.events.clear();
+        self.runs.clear();
+        self.ends.clear();
+        self.batch = None;
+        self.stats = None;
+    }
+
+    fn new(json: bool) -> Output {
+        Output {
+            json: if json {
+                JsonBuf::with_fixups()
+            } else {
+                JsonBuf::new()
+            },
+            events: Vec::new(),
+            runs: Vec::new(),
+            ends: Vec::new(),
+            batch: None,
+            stats: None,
+        }
+    }
+}
+
+/// One worker: its engine and how it formats.
+struct Worker {
+    me: u8,
+    engine: Engine,
+    json: bool,
+    scratch: sorted::Scratch,
+}
+
+impl Worker {
+    /// Takes the engine's queued events as one run (or, for a sweep, one run per ended flow).
+    fn take(&mut self, out: &mut Output, place: Place) -> io::Result<()> {
+        let sweep = !matches!(place, Place::Frame { .. });
+        let mut start = self.mark(out);
+        while let Some(ev) = self.engine.poll_event() {
+            let ended = match &ev {
+                Event::Flow(f) => Some(f.flow),
+                _ => None,
+            };
+            if let Some(id) = ended {
+                out.ends.push(id);
+            }
+            if self.json {
+                write_event(&mut out.json, &mut self.scratch, &ev)?;
+            } else {
+                out.events.push(ev);
+            }
+            // In a sweep, a flow's run ends with its flow event.
+            if let (true, Some(id)) = (sweep, ended) {
+                let place = match place {
+                    Place::Swept { pos, .. } => Place::Swept { pos, flow: id },
+                    _ => Place::Final { flow: id },
+                };
+                self.close(out, place, start);
+                start = self.mark(out);
+            }
+        }
+        if !sweep {
+            self.close(out, place, start);
+        }
+        Ok(())
+    }
+
+    fn mark(&self, out: &Output) -> (usize, usize, usize) {
+        let items = if self.json {
+            out.json.bytes.len()
+        } else {
+            out.events.len()
+        };
+        let fixups = out.json.fixups.as_ref().map_or(0, Vec::len);
+        (items, fixups, out.ends.len())
+    }
+
+    fn close(&self, out: &mut Output, place: Place, start: (usize, usize, usize)) {
+        let end = self.mark(out);
+        out.runs.push(Run {
+            place,
+            items: (start.0, end.0),
+            fixups: (start.1, end.1),
+            ends: (start.2, end.2),
+        });
+    }
+
+    fn batch(&mut self, d: &Dispatched, out: &mut Output) -> io::Result<()> {
+        let b = &d.batch;
+        if let Some(now) = b.tick {
+            self.engine.handle_tick(now);
+            self.take(out, Place::Swept { pos: 0, flow: 0 })?;
+        }
+        for i in 0..b.len() {
+            let f = b.frame(i);
+            let rel_ns = self.engine.clock(&f);
+            self.take(out, Place::Swept { pos: i, flow: 0 })?;
+            if d.workers.get(i).copied() == Some(self.me) {
+                let before = self.engine.flows_created();
+                self.engine.process(&f, rel_ns);
+                let created = (self.engine.flows_created() > before).then_some(before as u32);
+                self.take(out, Place::Frame { idx: i, created })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn work(
+    mut w: Worker,
+    rx: Receiver<ToWorker>,
+    tx: Sender<io::Result<Output>>,
+    spent: Receiver<Output>,
+) {
+    for msg in rx {
+        // Buffers come back from the merger: fresh ones would cost page faults every batch.
+        let mut out = match spent.try_recv() {
+            Ok(mut o) => {
+                o.clear();
+                o
+            }
+            Err(_) => Output::new(w.json),
+        };
+        let result = match msg {
+            ToWorker::Batch(d) => {
+                let r = w.batch(&d, &mut out);
+                out.batch = Some(d);
+                r
+            }
+            ToWorker::Finish => {
+                w.engine.finish();
+                let r = w.take(&mut out, Place::Final { flow: 0 });
+                out.stats = Some(w.engine.stats());
+                r
+            }
+        };
+        let last = out.stats.is_some();
+        if tx.send(result.map(|()| out)).is_err() || last {
+            return;
+        }
+    }
+}
+
+/// The sharded pipeline's threads.
+pub struct Shards {
+    dispatcher: JoinHandle<()>,
+    workers: Vec<JoinHandle<()>>,
+    outputs: Vec<Receiver<io::Result<Output>>>,
+    /// Where each worker's spent outputs go back to it.
+    spent: Vec<Sender<Output>>,
+    recycle: Sender<Batch>,
+    /// Run-wide flow id of each worker's live flows.
+    ids: Vec<HashMap<u32, u32, FxBuildHasher>>,
+    next_id: u32,
+    /// Merged JSON waiting for the sink.
+    pending: Vec<u8>,
+}
+
+/// How a sharded run ended.
+pub struct Ended {
+    /// The sink refused output (closed stdout) before the end.
+    pub closed: bool,
+    /// The workers' counters, summed (capture counters not included).
+    pub stats: StatsEvent,
+}
+
+impl Shards {
+    /// Starts `n` workers and the dispatcher on the capture thread's `batches`.
+    pub fn start(
+        n: usize,
+        config: &EngineConfig,
+        json: bool,
+        batches: Receiver<Batch>,
+        recycle: Sender<Batch>,
+    ) -> Result<Shards> {
+        let n = n.clamp(1, usize::from(u8::MAX));
+        let mut config = config.clone();
+        // The caps are shared out: together the workers hold what one engine would.
+        config.flows.max_flows = config.flows.max_flows.div_ceil(n).max(1);
+        config.flows.max_retired = config.flows.max_retired.div_ceil(n);
+        config.max_buffer_total = config.max_buffer_total.div_ceil(n);
+        let mut to_workers = Vec::new();
+        let mut workers = Vec::new();
+        let mut outputs = Vec::new();
+        let mut spent = Vec::new();
+        for me in 0..n {
+            let (tx, rx) = bounded::<ToWorker>(DEPTH);
+            let (otx, orx) = bounded::<io::Result<Output>>(DEPTH);
+            let (stx, srx) = bounded::<Output>(DEPTH);
+            let w = Worker {
+                me: me as u8,
+                engine: Engine::new(config.clone()),
+                json,
+                scratch: sorted::Scratch::default(),
+            };
+            let h = std::thread::Builder::new()
+                .name(format!("capd-worker-{me}"))
+                .spawn(move || work(w, rx, otx, srx))
+                .context("starting a worker thread")?;
+            to_workers.push(tx);
+            workers.push(h);
+            outputs.push(orx);
+            spent.push(stx);
+        }
+        let dispatcher = std::thread::Builder::new()
+            .name("capd-dispatch".into())
+            .spawn(move || {
+                for batch in batches {
+                    let workers = batch.frames().map(|f| worker_of(&f, n) as u8).collect();
+                    let d = Arc::new(Dispatched { batch, workers });
+                    for tx in &to_workers {
+                        if tx.send(ToWorker::Batch(d.clone())).is_err() {
+                            return;
+                        }
+                    }
+                }
+                for tx in &to_workers {
+                    let _ = tx.send(ToWorker::Finish);
+                }
+            })
+            .context("starting the dispatcher thread")?;
+        Ok(Shards {
+            dispatcher,
+            workers,
+            outputs,
+            spent,
+            recycle,
+            ids: (0..n).map(|_| HashMap::default()).collect(),
+            next_id: 0,
+            pending: Vec::new(),
+        })
+    }
+
+    /// Merges the workers' output into `sink` until the capture ends, flushing after every
+    /// batch when `live`. When the sink is closed (stdout's reader went away) it sets `stop`,
+    /// which ends the capture thread and so every thread here, and says so in `Ended`.
+    pub fn merge(
+        mut self,
+        sink: &mut dyn Sink,
+        live: bool,
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> Result<Ended> {
+        let mut stats = StatsEvent::default();
+        let mut closed = false;
+        loop {
+            let mut outs = Vec::with_capacity(self.outputs.len());
+            for rx in &self.outputs {
+                match rx.recv() {
+                    Ok(o) => outs.push(o.context("formatting output")?),
+                    Err(_) => anyhow::bail!("a worker thread stopped unexpectedly"),
+                }
+            }
+            let last = outs.iter().any(|o| o.stats.is_some());
+            let result = self.write(&mut outs, sink, live);
+            match result {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                    closed = true;
+                    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                    break;
+                }
+                Err(e) => return Err(e).context("writing output"),
+            }
+            if last {
+                for o in &outs {
+                    add_stats(&mut stats, o.stats.as_ref());
+                }
+                break;
+            }
+            self.recycle_batch(&mut outs);
+            for (o, tx) in outs.into_iter().zip(&self.spent) {
+                let _ = tx.try_send(o);
+            }
+        }
+        // Hanging up stops the dispatcher and workers if the sink was closed early.
+        let Shards {
+            dispatcher,
+            workers,
+            outputs,
+            spent,
+            ..
+        } = self;
+        drop(outputs);
+        drop(spent);
+        let _ = dispatcher.join();
+        for w in workers {
+            let _ = w.join();
+        }
+        stats.flows = u64::from(self.next_id);
+        Ok(Ended { closed, stats })
+    }
+
+    fn recycle_batch(&self, outs: &mut [Output]) {
+        let arcs: Vec<Arc<Dispatched>> = outs.iter_mut().filter_map(|o| o.batch.take()).collect();
+        for a in arcs {
+            if let Ok(d) = Arc::try_unwrap(a) {
+                let mut b = d.batch;
+                b.clear();
+                let _ = self.recycle.try_send(b);
+            }
+        }
+    }
+
+    /// Writes one batch's (or the end's) output from every worker in frame order.
+    fn write(&mut self, outs: &mut [Output], sink: &mut dyn Sink, live: bool) -> io::Result<()> {
+        let frames = outs
+            .iter()
+            .find_map(|o| o.batch.as_ref())
+            .map(|d| (d.batch.len(), d.clone()));
+        let mut cursor = vec![0usize; outs.len()];
+        if let Some((n, d)) = frames {
+            for pos in 0..=n {
+                self.write_swept(outs, &mut cursor, Some(pos), sink)?;
+                if pos == n {
+                    break;
+                }
+                let w = usize::from(d.workers.get(pos).copied().unwrap_or(0));
+                let Some(o) = outs.get(w) else { continue };
+                if let Some(run) = o.runs.get(cursor[w]).copied()
+                    && matches!(run.place, Place::Frame { idx, .. } if idx == pos)
+                {
+                    if let Place::Frame {
+                        created: Some(local),
+                        ..
+                    } = run.place
+                    {
+                        self.ids[w].insert(local, self.next_id);
+                        self.next_id = self.next_id.wrapping_add(1);
+                    }
+                    cursor[w] += 1;
+                    self.write_run(outs, w, run, sink)?;
+                }
+            }
+        } else {
+            self.write_swept(outs, &mut cursor, None, sink)?;
+        }
+        self.flush_pending(sink)?;
+        if live {
+            sink.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the runs of flows ended by the sweep before frame `pos` (or at the end, for
+    /// `None`), from all workers, ordered by run-wide flow id as one engine orders them.
+    fn write_swept(
+        &mut self,
+        outs: &mut [Output],
+        cursor: &mut [usize],
+        pos: Option<usize>,
+        sink: &mut dyn Sink,
+    ) -> io::Result<()> {
+        let mut swept: Vec<(u32, usize, Run)> = Vec::new();
+        for (w, o) in outs.iter().enumerate() {
+            while let Some(run) = o.runs.get(cursor[w]).copied() {
+                let flow = match (run.place, pos) {
+                    (Place::Swept { pos: p, flow }, Some(at)) if p == at => flow,
+                    (Place::Final { flow }, None) => flow,
+                    _ => break,
+                };
+                let id = self.ids[w].get(&flow).copied().unwrap_or(flow);
+                swept.push((id, w, run));
+                cursor[w] += 1;
+            }
+        }
+        swept.sort_by_key(|(id, w, _)| (*id, *w));
+        for (_, w, run) in swept {
+            self.write_run(outs, w, run, sink)?;
+        }
+        Ok(())
+    }
+
+    /// Writes one run of worker `w` with run-wide flow ids, then forgets the flows it ended.
+    fn write_run(
+        &mut self,
+        outs: &mut [Output],
+        w: usize,
+        run: Run,
+        sink: &mut dyn Sink,
+    ) -> io::Result<()> {
+        let o = &mut outs[w];
+        if let Some(fixups) = &o.json.fixups {
+            let ids = &self.ids[w];
+            let map = |local: u32| ids.get(&local).copied().unwrap_or(local);
+            let bytes = o
+                .json
+                .bytes
+                .get(run.items.0..run.items.1)
+                .unwrap_or_default();
+            let fix: Vec<(usize, u32)> = fixups
+                .get(run.fixups.0..run.fixups.1)
+                .unwrap_or_default()
+                .iter()
+                .map(|&(at, id)| (at - run.items.0, id))
+                .collect();
+            splice(&mut self.pending, bytes, &fix, map);
+            if self.pending.len() >= CHUNK {
+                self.flush_pending(sink)?;
+            }
+        } else {
+            self.flush_pending(sink)?;
+            let ids = &self.ids[w];
+            let map = |local: u32| ids.get(&local).copied().unwrap_or(local);
+            for ev in o
+                .events
+                .get_mut(run.items.0..run.items.1)
+                .unwrap_or_default()
+            {
+                renumber(ev, map);
+                sink.emit(ev)?;
+            }
+        }
+        for local in o.ends.get(run.ends.0..run.ends.1).unwrap_or_default() {
+            self.ids[w].remove(local);
+        }
+        Ok(())
+    }
+
+    fn flush_pending(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            sink.write_lines(&self.pending)?;
+            self.pending.clear();
+        }
+        Ok(())
+    }
+}
+
+/// Gives an event its run-wide flow id.
+fn renumber(ev: &mut Event, map: impl Fn(u32) -> u32) {
+    match ev {
+        Event::Packet(p) => p.flow = map(p.flow),
+        Event::Flow(f) => f.flow = map(f.flow),
+        Event::TlsHandshake(t) => t.flow = map(t.flow),
+        Event::Other(_) | Event::Malformed(_) | Event::Stats(_) => {}
+    }
+}
+
+/// Adds a worker's counters to the run's.
+fn add_stats(total: &mut StatsEvent, s: Option<&StatsEvent>) {
+    let Some(s) = s else { return };
+    // Every field named, so that a new counter cannot be forgotten here.
+    let StatsEvent {
+        packets,
+        bytes,
+        // Counted by the merger (flow ids) and the capture thread (drops, records).
+        flows: _,
+        dropped_kernel: _,
+        dropped_interface: _,
+        dropped_queue: _,
+        received: _,
+        tls_handshakes,
+        malformed,
+        tcp_packets,
+        flows_evicted,
+        reassembly_abandoned,
+        tls_unsynced,
+        tls_oversized,
+    } = s;
+    total.packets += packets;
+    total.bytes += bytes;
+    total.tls_handshakes += tls_handshakes;
+    total.malformed += malformed;
+    total.tcp_packets += tcp_packets;
+    total.flows_evicted += flows_evicted;
+    total.reassembly_abandoned += reassembly_abandoned;
+    total.tls_unsynced += tls_unsynced;
+    total.tls_oversized += tls_oversized;
+}
