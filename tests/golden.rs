@@ -25,20 +25,6 @@ fn run(file: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
-/// The first line where two outputs differ, for a readable failure.
-fn first_difference(ours: &str, golden: &str) -> String {
-    for (i, (a, b)) in ours.lines().zip(golden.lines()).enumerate() {
-        if a != b {
-            return format!("line {}:\n  now:    {a}\n  golden: {b}", i + 1);
-        }
-    }
-    format!(
-        "lengths differ: {} lines now, {} in the golden file",
-        ours.lines().count(),
-        golden.lines().count()
-    )
-}
-
 #[test]
 fn every_capture_matches_its_golden_outputs() {
     let captures = sample_captures();

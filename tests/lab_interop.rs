@@ -11,9 +11,13 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::mpsc::{Receiver, channel};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Duration;
+
+use common::{Guard, run_bounded, text, wait_output};
 
 /// How long any one step may take before the test fails rather than hangs.
 const STEP: Duration = Duration::from_secs(20);
@@ -34,53 +38,9 @@ fn have(tool: &str, version_flag: &str) -> bool {
     ok
 }
 
-/// A child process that is killed and reaped whenever the guard goes, pass or fail.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Runs a command to its end with stdin closed, killing it if it outlives `STEP`.
 fn run(cmd: &mut Command) -> Output {
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the command starts");
-    wait_output(Guard(child))
-}
-
-/// Collects a guarded child's output, killing it if it outlives `STEP`.
-fn wait_output(mut guard: Guard) -> Output {
-    let deadline = Instant::now() + STEP;
-    loop {
-        match guard.0.try_wait().expect("the child can be waited for") {
-            Some(_) => break,
-            None if Instant::now() > deadline => panic!("a child ran longer than {STEP:?}"),
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-    let mut out = Output {
-        status: guard.0.wait().expect("exit status"),
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-    };
-    if let Some(mut s) = guard.0.stdout.take() {
-        let _ = std::io::Read::read_to_end(&mut s, &mut out.stdout);
-    }
-    if let Some(mut s) = guard.0.stderr.take() {
-        let _ = std::io::Read::read_to_end(&mut s, &mut out.stderr);
-    }
-    out
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    run_bounded(cmd, STEP)
 }
 
 /// The lab's files under one directory, made by `capd lab certs --out`.
@@ -495,14 +455,14 @@ fn lab_client_works_against_openssl_s_server_requiring_a_certificate() {
         let client = spawn_lab_client(server.port, &lab, extra);
         let cipher = server.send_after_handshake("time from openssl");
         assert!(cipher.starts_with(suite), "{extra:?} negotiated {cipher}");
-        let out = wait_output(client);
+        let out = wait_output(client, STEP);
         assert!(out.status.success(), "{extra:?}: {}", text(&out.stderr));
         assert_eq!(
             text(&out.stdout),
             "Secure communication received from server:time from openssl\n"
         );
         // s_server verified the client's certificate.
-        let server_out = wait_output(server.child);
+        let server_out = wait_output(server.child, STEP);
         let err = text(&server_out.stderr);
         assert!(
             err.contains("depth=0 CN = localhost") && err.contains("verify return:1"),
@@ -520,7 +480,7 @@ fn lab_client_refuses_an_openssl_server_whose_certificate_is_from_another_ca() {
     let lab = Lab::new(tmp.path(), "lab");
     let rogue = Lab::new(tmp.path(), "rogue");
     let server = SServer::start(&rogue, &lab);
-    let out = wait_output(spawn_lab_client(server.port, &lab, &[]));
+    let out = wait_output(spawn_lab_client(server.port, &lab, &[]), STEP);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
     let err = text(&out.stderr);

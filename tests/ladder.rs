@@ -35,20 +35,6 @@ fn lab() -> std::path::PathBuf {
     captures_dir().join("lab-mtls12.pcap")
 }
 
-/// The first line where two outputs differ, for a readable failure.
-fn first_difference(ours: &str, golden: &str) -> String {
-    for (i, (a, b)) in ours.lines().zip(golden.lines()).enumerate() {
-        if a != b {
-            return format!("line {}:\n  now:    {a}\n  golden: {b}", i + 1);
-        }
-    }
-    format!(
-        "lengths differ: {} lines now, {} in the golden file",
-        ours.lines().count(),
-        golden.lines().count()
-    )
-}
-
 #[test]
 fn every_capture_draws_its_golden_ladder() {
     let mut failures = Vec::new();

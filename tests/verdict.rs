@@ -8,12 +8,15 @@
 //! of a signature in the recorded file and seeing the check fail. Capturing needs root (tests
 //! and CI run as root); without it each test says so and skips.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::mpsc::channel;
 use std::time::{Duration, Instant};
 
+use common::{Guard, run_bounded, text};
 use serde_json::Value;
 
 /// How long any one step may take before the test fails rather than hangs.
@@ -31,48 +34,8 @@ fn is_root() -> bool {
     root
 }
 
-/// A child killed and reaped whenever the guard goes, pass or fail.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn run(cmd: &mut Command) -> Output {
-    let mut child = Guard(
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the command starts"),
-    );
-    let deadline = Instant::now() + STEP;
-    while child.0.try_wait().expect("status").is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "a child ran longer than {STEP:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let mut out = Output {
-        status: child.0.wait().expect("status"),
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-    };
-    if let Some(mut s) = child.0.stdout.take() {
-        let _ = std::io::Read::read_to_end(&mut s, &mut out.stdout);
-    }
-    if let Some(mut s) = child.0.stderr.take() {
-        let _ = std::io::Read::read_to_end(&mut s, &mut out.stderr);
-    }
-    out
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    run_bounded(cmd, STEP)
 }
 
 /// `capd lab certs --out DIR [extra]`.

@@ -5,7 +5,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -423,4 +424,68 @@ pub fn compare_tcp(file: &Path, ours: &BTreeMap<u64, Value>, report: &mut Report
             }
         }
     }
+}
+
+/// A child process that is killed and reaped whenever the guard goes, pass or fail.
+pub struct Guard(pub Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs a command to its end with stdin closed, killing it if it outlives `limit`.
+pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    wait_output(Guard(child), limit)
+}
+
+/// Collects a guarded child's output, failing the test if it outlives `limit`.
+pub fn wait_output(mut guard: Guard, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    loop {
+        match guard.0.try_wait().expect("the child can be waited for") {
+            Some(_) => break,
+            None if Instant::now() > deadline => panic!("a child ran longer than {limit:?}"),
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    let mut out = Output {
+        status: guard.0.wait().expect("exit status"),
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    };
+    if let Some(mut s) = guard.0.stdout.take() {
+        let _ = std::io::Read::read_to_end(&mut s, &mut out.stdout);
+    }
+    if let Some(mut s) = guard.0.stderr.take() {
+        let _ = std::io::Read::read_to_end(&mut s, &mut out.stderr);
+    }
+    out
+}
+
+/// Bytes as text, for messages.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The first line where two outputs differ, for a readable failure.
+pub fn first_difference(ours: &str, golden: &str) -> String {
+    for (i, (a, b)) in ours.lines().zip(golden.lines()).enumerate() {
+        if a != b {
+            return format!("line {}:\n  now:    {a}\n  golden: {b}", i + 1);
+        }
+    }
+    format!(
+        "lengths differ: {} lines now, {} in the golden file",
+        ours.lines().count(),
+        golden.lines().count()
+    )
 }
