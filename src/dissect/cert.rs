@@ -10,6 +10,7 @@
 //! and hashes each distinct certificate once, not once per handshake.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use x509_parser::objects::{oid_registry, oid2sn};
@@ -37,7 +38,7 @@ const CACHE_ENTRIES: usize = 512;
 const CACHE_MAX_DER: usize = 16 * 1024;
 
 thread_local! {
-    static CACHE: RefCell<Memo<CertSummary>> = RefCell::new(Memo::new(CACHE_ENTRIES, CACHE_MAX_DER));
+    static CACHE: RefCell<Memo<Arc<CertSummary>>> = RefCell::new(Memo::new(CACHE_ENTRIES, CACHE_MAX_DER));
 }
 
 fn rfc3339(t: ASN1Time) -> String {
@@ -119,8 +120,11 @@ fn san_entries(cert: &X509Certificate<'_>) -> Vec<String> {
 }
 
 /// Summarises one DER certificate (from this thread's memo when it was seen lately).
-pub fn summarize(der: &[u8]) -> CertSummary {
-    CACHE.with(|c| c.borrow_mut().get_or_make(der, || summarize_uncached(der)))
+pub fn summarize(der: &[u8]) -> Arc<CertSummary> {
+    CACHE.with(|c| {
+        c.borrow_mut()
+            .get_or_make(der, || Arc::new(summarize_uncached(der)))
+    })
 }
 
 /// Summarises one DER certificate by parsing it.
@@ -192,13 +196,13 @@ mod tests {
     fn a_cached_summary_is_the_summary() {
         let der = make_cert();
         let first = summarize(&der);
-        assert_eq!(summarize(&der), first);
-        assert_eq!(summarize_uncached(&der), first);
+        assert!(Arc::ptr_eq(&summarize(&der), &first), "shared, not copied");
+        assert_eq!(summarize_uncached(&der), *first);
         // Other certificates push it out without changing any answer.
         for i in 0..CACHE_ENTRIES + 3 {
             let mut other = b"\x30\x03\x02\x01".to_vec();
             other.extend_from_slice(&i.to_be_bytes());
-            assert_eq!(summarize(&other), summarize_uncached(&other));
+            assert_eq!(*summarize(&other), summarize_uncached(&other));
         }
         CACHE.with(|c| assert!(c.borrow().len() <= CACHE_ENTRIES));
         assert_eq!(summarize(&der), first);

@@ -309,7 +309,7 @@ pub fn not_grease(v: &u16) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A ClientHello body with GREASE, SNI, ALPN, groups, point formats, sigalgs, versions.

@@ -8,6 +8,7 @@
 //! exchange parameters is read here since its presence depends on the negotiated version.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use serde::Serialize;
 use tls_parser::{
@@ -176,15 +177,15 @@ fn client_certificate_type(v: u8) -> Cow<'static, str> {
 
 thread_local! {
     /// A server sends the same CertificateRequest (CA names included) to every client.
-    static REQUESTS: std::cell::RefCell<super::memo::Memo<Option<CertificateRequest>>> =
+    static REQUESTS: std::cell::RefCell<super::memo::Memo<Option<Arc<CertificateRequest>>>> =
         std::cell::RefCell::new(super::memo::Memo::new(64, 16 * 1024));
 }
 
 /// Parses a TLS 1.0–1.2 CertificateRequest (TLS 1.3's is encrypted and never seen).
-pub fn certificate_request(body: &[u8]) -> Option<CertificateRequest> {
+pub fn certificate_request(body: &[u8]) -> Option<Arc<CertificateRequest>> {
     REQUESTS.with(|m| {
         m.borrow_mut()
-            .get_or_make(body, || certificate_request_uncached(body))
+            .get_or_make(body, || certificate_request_uncached(body).map(Arc::new))
     })
 }
 

@@ -14,6 +14,7 @@ pub mod hello;
 pub mod memo;
 pub mod messages;
 pub mod names;
+pub mod offer;
 pub mod session;
 pub mod tls;
 pub mod verify;
@@ -166,15 +167,17 @@ pub struct TlsSession {
     pub cipher_suite_id: Option<u16>,
     pub sni: Option<String>,
     pub alpn: Option<String>,
-    pub client_messages: Vec<String>,
-    pub server_messages: Vec<String>,
+    /// Message names, static: a handshake in flight allocates none.
+    pub client_messages: Vec<&'static str>,
+    pub server_messages: Vec<&'static str>,
     pub mutual: bool,
     pub resumed: bool,
     pub established: bool,
     /// The first alert of the session.
     pub alert: Option<SessionAlert>,
-    pub server_certs: Vec<CertSummary>,
-    pub client_certs: Vec<CertSummary>,
+    /// Summaries shared with the other sessions that sent the same certificate (see `cert`).
+    pub server_certs: Vec<std::sync::Arc<CertSummary>>,
+    pub client_certs: Vec<std::sync::Arc<CertSummary>>,
     pub ja3: Option<String>,
     pub ja3s: Option<String>,
     pub ja4: Option<String>,

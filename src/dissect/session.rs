@@ -9,6 +9,8 @@
 //! bounds. A session is ready to report when it fails (fatal alert) or, once established, at
 //! its first application data; otherwise its flow's end reports it.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::cert;
@@ -16,9 +18,12 @@ use super::fingerprint;
 use super::hello::{self, ClientHello, ServerHello};
 use super::messages::{self, CertificateRequest, CertificateVerify, ClientKeyExchange};
 use super::messages::{NewSessionTicket, ServerKeyExchange};
-use super::names::{self, cipher_suite_name, extension_name, group_name, signature_scheme_name};
-use super::{CertSummary, SessionAlert, Timing, TlsSession, Version};
+use super::names::{self, cipher_suite_name, extension_name, group_name};
+use super::offer::{self, ClientHelloOffer};
+use super::{SessionAlert, Timing, TlsSession, Version};
 use crate::event::Timestamp;
+
+pub use super::offer::ClientHelloInfo;
 
 /// Handshake bytes kept for a later signature check; a transcript beyond this is dropped.
 const MAX_TRANSCRIPT: usize = 256 * 1024;
@@ -28,26 +33,6 @@ const MAX_MESSAGES: usize = 64;
 /// A registry name: borrowed for known values, owned for `0x...` ones (no allocation per
 /// name in the common case).
 pub type Name = std::borrow::Cow<'static, str>;
-
-/// Decoded ClientHello, as reported.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ClientHelloInfo {
-    pub version: Name,
-    pub session_id: String,
-    pub cipher_suites: Vec<Name>,
-    pub compression_methods: Vec<u8>,
-    pub extensions: Vec<Name>,
-    pub supported_groups: Vec<Name>,
-    pub ec_point_formats: Vec<u8>,
-    pub signature_algorithms: Vec<Name>,
-    pub supported_versions: Vec<Name>,
-    pub key_share: Vec<Name>,
-    pub alpn: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub session_ticket_len: Option<usize>,
-    pub sslv2_format: bool,
-    pub grease: bool,
-}
 
 /// Decoded ServerHello, as reported.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -80,8 +65,9 @@ pub struct HandshakeDetails {
     pub server_hello: Option<ServerHelloInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_key_exchange: Option<ServerKeyExchange>,
+    /// Shared with the other sessions whose server asked alike (see `messages`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub certificate_request: Option<CertificateRequest>,
+    pub certificate_request: Option<Arc<CertificateRequest>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_key_exchange: Option<ClientKeyExchange>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -148,16 +134,46 @@ enum Phase {
     Failed,
 }
 
-/// Builds one session's summary.
+/// An `Evidence` that holds nothing: what a session that keeps none shows.
+static NO_EVIDENCE: Evidence = Evidence {
+    version: None,
+    client_random: None,
+    server_random: None,
+    server_chain: Vec::new(),
+    client_chain: Vec::new(),
+    server_chain_ts: None,
+    client_chain_ts: None,
+    transcript: Vec::new(),
+    transcript_complete: false,
+    transcript_truncated: false,
+    withheld: false,
+};
+
+/// What the builder keeps of the ClientHello beyond the summary's fields.
+#[derive(Debug)]
+struct ClientHelloSeen {
+    /// The offer, shared (see `offer`); the details' `client_hello` at report time.
+    offer: Arc<ClientHelloOffer>,
+    /// The session id, compared with the ServerHello's, and reported in hex.
+    session_id: Vec<u8>,
+    /// ALPN protocols were offered.
+    alpn_offered: bool,
+}
+
+/// Builds one session's summary. A handshake in flight holds only what it will report or
+/// still needs to decide (shared offers and certificate summaries, message names as static
+/// strings, the ServerHello's few fields), and no raw evidence unless asked to: busy captures
+/// have thousands of handshakes in flight at once.
 #[derive(Debug, Default)]
 pub struct SessionBuilder {
     s: TlsSession,
     details: HandshakeDetails,
-    evidence: Evidence,
+    /// Raw material for later checks; `None` when nothing will check the session.
+    evidence: Option<Box<Evidence>>,
     phase: Phase,
     /// Time zero for the stage timings: the first SYN, else the first record seen.
     start: Option<Timestamp>,
-    client_hello: Option<ClientHello>,
+    client_hello: Option<ClientHelloSeen>,
     server_hello: Option<ServerHello>,
     /// ChangeCipherSpec sent, per direction (client, server).
     ccs: [bool; 2],
@@ -171,8 +187,6 @@ pub struct SessionBuilder {
     reported: bool,
     /// First data after the handshake: time to report.
     ready: bool,
-    /// Nothing will check this session (no `--ca`): keep no raw evidence (transcript, chains).
-    no_evidence: bool,
 }
 
 fn side(from_client: bool) -> usize {
@@ -195,15 +209,17 @@ impl SessionBuilder {
                 server,
                 ..TlsSession::default()
             },
+            evidence: Some(Box::default()),
             start,
             ..SessionBuilder::default()
         }
     }
 
-    /// A builder that keeps no raw evidence (`Evidence` stays empty): for runs that will
-    /// not verify sessions, which saves kilobytes per handshake in flight.
+    /// A builder that keeps no raw evidence (`Evidence` stays empty, and so do the signed
+    /// parameters and signatures of the key exchange and CertificateVerify details): for runs
+    /// that will not verify sessions, which saves kilobytes per handshake in flight.
     pub fn without_evidence(mut self) -> Self {
-        self.no_evidence = true;
+        self.evidence = None;
         self
     }
 
@@ -212,7 +228,7 @@ impl SessionBuilder {
         Some((ts.millis_since(start) * 1000.0).round() / 1000.0)
     }
 
-    fn push(&mut self, from_client: bool, name: impl Into<String>) {
+    fn push(&mut self, from_client: bool, name: &'static str) {
         // Once the summary is due (the first application data after the handshake), later
         // records in the same frame are no longer part of the handshake it describes.
         if self.ready {
@@ -224,7 +240,7 @@ impl SessionBuilder {
             &mut self.s.server_messages
         };
         if list.len() < MAX_MESSAGES {
-            list.push(name.into());
+            list.push(name);
         }
     }
 
@@ -247,8 +263,10 @@ impl SessionBuilder {
     /// Whether the engine's memory budget lets the session keep more evidence; when it does
     /// not, what was kept is released and the session notes it.
     pub fn set_may_retain(&mut self, may: bool) {
-        if !may && !self.evidence.withheld {
-            let e = &mut self.evidence;
+        if let Some(e) = self.evidence.as_deref_mut()
+            && !may
+            && !e.withheld
+        {
             e.withheld = true;
             e.transcript = Vec::new();
             e.transcript_truncated = true;
@@ -259,11 +277,10 @@ impl SessionBuilder {
 
     /// Bytes the session keeps for later checks.
     pub fn retained(&self) -> usize {
-        self.evidence.retained()
+        self.evidence.as_deref().map_or(0, Evidence::retained)
     }
 
-    fn record_transcript(&mut self, raw: &[u8]) {
-        let e = &mut self.evidence;
+    fn record_transcript(e: &mut Evidence, raw: &[u8]) {
         if e.withheld {
             return;
         }
@@ -286,40 +303,46 @@ impl SessionBuilder {
             t => names::handshake_type(t).map_or("unknown", |(snake, _)| snake),
         };
         self.push(from_client, name);
-        if !(self.evidence.transcript_complete || from_client && msg_type == 15) {
-            self.record_transcript(raw);
+        if let Some(e) = self.evidence.as_deref_mut()
+            && !(e.transcript_complete || from_client && msg_type == 15)
+        {
+            Self::record_transcript(e, raw);
         }
         let version = self.version().unwrap_or(0x0303);
+        let keep_raw = self.evidence.is_some();
         match (from_client, msg_type) {
             (true, 1) => self.on_client_hello(ts, body),
             (false, 2) => self.on_server_hello(ts, body),
             (_, 11) => {
-                let chain: Vec<Vec<u8>> = messages::certificate_chain(body, self.is_tls13())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(<[u8]>::to_vec)
-                    .collect();
-                let summaries: Vec<CertSummary> =
-                    chain.iter().map(|der| cert::summarize(der)).collect();
-                let chain = if self.evidence.withheld {
-                    Vec::new()
-                } else {
-                    chain
+                let ders = messages::certificate_chain(body, self.is_tls13()).unwrap_or_default();
+                let summaries: Vec<_> = ders.iter().map(|der| cert::summarize(der)).collect();
+                let e = self.evidence.as_deref_mut();
+                let chain: Vec<Vec<u8>> = match &e {
+                    Some(e) if !e.withheld => ders.iter().map(|d| d.to_vec()).collect(),
+                    _ => Vec::new(),
                 };
                 if from_client {
                     self.s.mutual = !summaries.is_empty();
                     self.s.client_certs = summaries;
-                    self.evidence.client_chain = chain;
-                    self.evidence.client_chain_ts = Some(ts);
+                    if let Some(e) = e {
+                        e.client_chain = chain;
+                        e.client_chain_ts = Some(ts);
+                    }
                 } else {
                     self.s.server_certs = summaries;
-                    self.evidence.server_chain = chain;
-                    self.evidence.server_chain_ts = Some(ts);
+                    if let Some(e) = e {
+                        e.server_chain = chain;
+                        e.server_chain_ts = Some(ts);
+                    }
                 }
             }
             (false, 12) => {
-                self.details.server_key_exchange =
-                    messages::server_key_exchange(body, self.cipher(), version);
+                let mut ske = messages::server_key_exchange(body, self.cipher(), version);
+                if let Some(ske) = ske.as_mut().filter(|_| !keep_raw) {
+                    ske.params = Vec::new();
+                    ske.signature = Vec::new();
+                }
+                self.details.server_key_exchange = ske;
             }
             (false, 13) => {
                 self.details.client_certificate_requested = true;
@@ -331,22 +354,27 @@ impl SessionBuilder {
                     messages::client_key_exchange(body, self.cipher(), version);
             }
             (true, 15) => {
-                self.evidence.transcript_complete = true;
-                self.details.certificate_verify = messages::certificate_verify(body, version);
+                if let Some(e) = self.evidence.as_deref_mut() {
+                    e.transcript_complete = true;
+                }
+                let mut cv = messages::certificate_verify(body, version);
+                if let Some(cv) = cv.as_mut().filter(|_| !keep_raw) {
+                    cv.signature = Vec::new();
+                }
+                self.details.certificate_verify = cv;
             }
             (false, 4) => {
                 self.details.new_session_ticket = messages::new_session_ticket(body);
             }
             _ => {}
         }
-        if self.no_evidence {
-            self.evidence = Evidence::default();
-        }
     }
 
     fn on_client_hello(&mut self, ts: Timestamp, body: &[u8]) {
         if let Some(ch) = hello::parse_client_hello(body) {
-            self.evidence.client_random = body.get(2..34).and_then(|r| r.try_into().ok());
+            if let Some(e) = self.evidence.as_deref_mut() {
+                e.client_random = body.get(2..34).and_then(|r| r.try_into().ok());
+            }
             self.client_hello_parsed(ts, ch);
         }
     }
@@ -362,7 +390,7 @@ impl SessionBuilder {
         }
     }
 
-    fn client_hello_parsed(&mut self, ts: Timestamp, ch: ClientHello) {
+    fn client_hello_parsed(&mut self, ts: Timestamp, mut ch: ClientHello) {
         // A second ClientHello (after HelloRetryRequest) updates the offer, not the timing
         // or the fingerprints, which describe the first one, as Zeek and Suricata do.
         if self.client_hello.is_none() {
@@ -371,43 +399,17 @@ impl SessionBuilder {
                 self.s.ja3 = Some(fingerprint::ja3(&ch));
                 self.s.ja4 = Some(fingerprint::ja4(&ch));
             }
-            self.s.sni = ch.sni.clone();
+            self.s.sni = ch.sni.take();
             self.s.alpn = ch
                 .alpn
                 .first()
                 .map(|p| String::from_utf8_lossy(p).into_owned());
         }
-        let grease = ch.ciphers.iter().any(|c| names::is_grease(*c))
-            || ch.extensions.iter().any(|e| names::is_grease(*e));
-        self.details.client_hello = Some(ClientHelloInfo {
-            version: Version(ch.version).name(),
-            session_id: cert::hex(&ch.session_id),
-            cipher_suites: ch.ciphers.iter().map(|c| cipher_suite_name(*c)).collect(),
-            compression_methods: ch.compression.clone(),
-            extensions: ch.extensions.iter().map(|e| extension_name(*e)).collect(),
-            supported_groups: ch.groups.iter().map(|g| group_name(*g)).collect(),
-            ec_point_formats: ch.point_formats.clone(),
-            signature_algorithms: ch
-                .signature_algorithms
-                .iter()
-                .map(|s| signature_scheme_name(*s))
-                .collect(),
-            supported_versions: ch
-                .supported_versions
-                .iter()
-                .map(|v| Version(*v).name())
-                .collect(),
-            key_share: ch.key_share_groups.iter().map(|g| group_name(*g)).collect(),
-            alpn: ch
-                .alpn
-                .iter()
-                .map(|p| String::from_utf8_lossy(p).into_owned())
-                .collect(),
-            session_ticket_len: ch.session_ticket,
-            sslv2_format: ch.sslv2_format,
-            grease,
+        self.client_hello = Some(ClientHelloSeen {
+            offer: offer::offer(&ch),
+            alpn_offered: !ch.alpn.is_empty(),
+            session_id: ch.session_id,
         });
-        self.client_hello = Some(ch);
     }
 
     fn on_server_hello(&mut self, ts: Timestamp, body: &[u8]) {
@@ -418,18 +420,16 @@ impl SessionBuilder {
         self.s.ja3s = Some(fingerprint::ja3s(&sh));
         if !sh.hello_retry_request {
             self.s.timing.server_hello = self.since(ts);
-            self.evidence.server_random = body.get(2..34).and_then(|r| r.try_into().ok());
+            if let Some(e) = self.evidence.as_deref_mut() {
+                e.server_random = body.get(2..34).and_then(|r| r.try_into().ok());
+            }
             let version = sh.negotiated_version();
             self.s.version = Some(Version(version).name().into_owned());
             self.s.cipher_suite = Some(cipher_suite_name(sh.cipher).into_owned());
             self.s.cipher_suite_id = Some(sh.cipher);
             if let Some(p) = &sh.alpn {
                 self.s.alpn = Some(String::from_utf8_lossy(p).into_owned());
-            } else if self
-                .client_hello
-                .as_ref()
-                .is_some_and(|c| !c.alpn.is_empty())
-            {
+            } else if self.client_hello.as_ref().is_some_and(|c| c.alpn_offered) {
                 // The server chose no protocol: report the choice, not the offer.
                 self.s.alpn = None;
             }
@@ -440,15 +440,6 @@ impl SessionBuilder {
             let same_id = !sh.session_id.is_empty() && ch_sid == Some(sh.session_id.as_slice());
             self.s.resumed = sh.psk || (!tls13 && same_id);
         }
-        self.details.server_hello = Some(ServerHelloInfo {
-            version: Version(sh.negotiated_version()).name(),
-            session_id: cert::hex(&sh.session_id),
-            cipher_suite: cipher_suite_name(sh.cipher),
-            compression_method: sh.compression,
-            extensions: sh.extensions.iter().map(|e| extension_name(*e)).collect(),
-            key_share: sh.key_share_group.map(group_name),
-            hello_retry_request: sh.hello_retry_request,
-        });
         self.server_hello = Some(sh);
     }
 
@@ -468,7 +459,7 @@ impl SessionBuilder {
             self.ccs[side(from_client)] = true;
             // A server that changes ciphers before sending a certificate resumed a session.
             if !from_client && self.s.server_certs.is_empty() && self.server_hello.is_some() {
-                let sent_cert = self.s.server_messages.iter().any(|m| m == "certificate");
+                let sent_cert = self.s.server_messages.contains(&"certificate");
                 if !sent_cert {
                     self.abbreviated = true;
                     self.s.resumed = true;
@@ -611,16 +602,36 @@ impl SessionBuilder {
         self.reported = true;
         let version = self.version();
         let mut s = std::mem::take(&mut self.s);
-        s.details = Some(Box::new(std::mem::take(&mut self.details)));
-        let mut evidence = std::mem::take(&mut self.evidence);
+        let mut details = std::mem::take(&mut self.details);
+        details.client_hello = self.client_hello.take().map(|c| ClientHelloInfo {
+            session_id: cert::hex(&c.session_id),
+            offer: c.offer,
+        });
+        details.server_hello = self.server_hello.as_ref().map(server_hello_info);
+        s.details = Some(Box::new(details));
+        let mut evidence = self.evidence.take().unwrap_or_default();
         evidence.version = version;
-        s.evidence = Some(Box::new(evidence));
+        s.evidence = Some(evidence);
         Some(Box::new(s))
     }
 
-    /// Raw material for verification (chains, randoms, transcript).
+    /// Raw material for verification (chains, randoms, transcript); empty when the session
+    /// keeps none.
     pub fn evidence(&self) -> &Evidence {
-        &self.evidence
+        self.evidence.as_deref().unwrap_or(&NO_EVIDENCE)
+    }
+}
+
+/// The last ServerHello (or HelloRetryRequest), as reported.
+fn server_hello_info(sh: &ServerHello) -> ServerHelloInfo {
+    ServerHelloInfo {
+        version: Version(sh.negotiated_version()).name(),
+        session_id: cert::hex(&sh.session_id),
+        cipher_suite: cipher_suite_name(sh.cipher),
+        compression_method: sh.compression,
+        extensions: sh.extensions.iter().map(|e| extension_name(*e)).collect(),
+        key_share: sh.key_share_group.map(group_name),
+        hello_retry_request: sh.hello_retry_request,
     }
 }
 

@@ -87,7 +87,7 @@ impl Judge<'_> {
         if let Some(h) = self.hidden {
             return h.into();
         }
-        if self.s.server_messages.iter().any(|m| m == "certificate") {
+        if self.s.server_messages.contains(&"certificate") {
             "the server sent an empty certificate chain".into()
         } else {
             "the server's Certificate message is not in the capture".into()
@@ -148,16 +148,11 @@ impl Judge<'_> {
         if let Some(h) = self.hidden {
             return Err(h.into());
         }
-        if self.s.client_messages.iter().any(|m| m == "certificate") {
+        if self.s.client_messages.contains(&"certificate") {
             Ok("the client sent no certificate (an empty Certificate message)".into())
         } else if self.d.client_certificate_requested {
             Ok("the client sent no certificate though the server asked for one".into())
-        } else if self
-            .s
-            .server_messages
-            .iter()
-            .any(|m| m == "server_hello_done")
-        {
+        } else if self.s.server_messages.contains(&"server_hello_done") {
             Ok(
                 "the server did not ask for a client certificate, so the session is not mutual TLS"
                     .into(),
@@ -234,12 +229,7 @@ impl Judge<'_> {
                     ),
                 );
             }
-            let why = if self
-                .s
-                .server_messages
-                .iter()
-                .any(|m| m == "server_key_exchange")
-            {
+            let why = if self.s.server_messages.contains(&"server_key_exchange") {
                 "the message could not be read"
             } else {
                 "the ServerKeyExchange is not in the capture"
@@ -316,12 +306,7 @@ impl Judge<'_> {
             };
         };
         let Some(cv) = &self.d.certificate_verify else {
-            let why = if self
-                .s
-                .client_messages
-                .iter()
-                .any(|m| m == "certificate_verify")
-            {
+            let why = if self.s.client_messages.contains(&"certificate_verify") {
                 "the message could not be read"
             } else {
                 "the CertificateVerify is not in the capture"

@@ -300,7 +300,7 @@ mod tests {
             cipher_suite_id: Some(0xc02b),
             established: true,
             mutual: true,
-            client_messages: vec!["client_hello".into(), "certificate".into()],
+            client_messages: vec!["client_hello", "certificate"],
             evidence: Some(Box::new(e)),
             details: Some(Box::new(d)),
             ..TlsSession::default()
