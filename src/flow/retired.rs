@@ -5,12 +5,15 @@
 //!
 //! The states live in an arena that grows a chunk at a time and is filled in order, and a hash
 //! index maps each key to its slot, so memory follows the number kept (the index is sized for
-//! the cap at once and holds small entries) with no spike when it grows.
+//! the cap at once and holds slot numbers alone, the keys staying in the arena) with no spike
+//! when it grows.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
+use hashbrown::HashTable;
+
+use super::FlowKey;
 use super::tcp::Connection;
-use super::{FlowKey, KeyHash};
 
 /// What is kept of a conversation that ended.
 #[derive(Debug, Clone)]
@@ -35,7 +38,8 @@ const CHUNK: usize = 1024;
 #[derive(Debug)]
 pub struct RetiredStore {
     max: usize,
-    index: HashMap<FlowKey, u32, KeyHash>,
+    /// Each kept conversation's slot, found by its key's hash (`FlowKey::hash64`).
+    index: HashTable<u32>,
     chunks: Vec<Vec<Option<Entry>>>,
     free: Vec<u32>,
     /// (serial, slot) in the order conversations were retired; stale once the slot holds
@@ -48,7 +52,7 @@ impl RetiredStore {
     pub fn new(max: usize) -> Self {
         RetiredStore {
             max,
-            index: HashMap::with_capacity_and_hasher(max.min(1 << 20), KeyHash::default()),
+            index: HashTable::with_capacity(max.min(1 << 20)),
             chunks: Vec::new(),
             free: Vec::new(),
             order: VecDeque::new(),
@@ -68,6 +72,16 @@ impl RetiredStore {
     /// Order entries, stale ones included (bounded by twice the cap).
     pub fn order_len(&self) -> usize {
         self.order.len()
+    }
+
+    /// Where `key` is kept, if it is.
+    fn find(&self, key: &FlowKey) -> Option<u32> {
+        let chunks = &self.chunks;
+        self.index
+            .find(key.hash64(), |&i| {
+                entry_at(chunks, i).is_some_and(|e| e.key == *key)
+            })
+            .copied()
     }
 
     fn slot(&mut self, i: u32) -> Option<&mut Option<Entry>> {
@@ -93,8 +107,8 @@ impl RetiredStore {
         let serial = self.next_serial;
         self.next_serial += 1;
         let entry = Entry { key, serial, state };
-        let slot = match self.index.get(&key) {
-            Some(&i) => i,
+        let slot = match self.find(&key) {
+            Some(i) => i,
             None => {
                 let i = match self.free.pop() {
                     Some(i) => i,
@@ -109,12 +123,18 @@ impl RetiredStore {
                         (n * CHUNK + last.len() - 1) as u32
                     }
                 };
-                self.index.insert(key, i);
                 i
             }
         };
-        if let Some(s) = self.slot(slot) {
-            *s = Some(entry);
+        let fresh = match self.slot(slot) {
+            Some(s) => s.replace(entry).is_none(),
+            None => false,
+        };
+        if fresh {
+            let chunks = &self.chunks;
+            self.index.insert_unique(key.hash64(), slot, |&j| {
+                entry_at(chunks, j).map_or(0, |e| e.key.hash64())
+            });
         }
         self.order.push_back((serial, slot));
         while self.index.len() > self.max {
@@ -135,16 +155,26 @@ impl RetiredStore {
 
     /// Takes what was kept for `key` (the conversation goes on).
     pub fn remove(&mut self, key: &FlowKey) -> Option<Retired> {
-        let i = self.index.get(key).copied()?;
+        let i = self.find(key)?;
         self.take_slot(i)
     }
 
     fn take_slot(&mut self, i: u32) -> Option<Retired> {
+        let chunks = &self.chunks;
+        let hash = entry_at(chunks, i)?.key.hash64();
+        if let Ok(found) = self.index.find_entry(hash, |&j| j == i) {
+            found.remove();
+        }
         let e = self.slot(i)?.take()?;
-        self.index.remove(&e.key);
         self.free.push(i);
         Some(e.state)
     }
+}
+
+/// The entry in slot `i` of `chunks`, if any.
+fn entry_at(chunks: &[Vec<Option<Entry>>], i: u32) -> Option<&Entry> {
+    let i = i as usize;
+    chunks.get(i / CHUNK)?.get(i % CHUNK)?.as_ref()
 }
 
 #[cfg(test)]

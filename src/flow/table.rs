@@ -13,15 +13,17 @@
 //! Flows live in a slab (chunks of slots, reused through a free list) and a hash index maps
 //! each key to its slot, so the index holds small entries, and the table grows a chunk at a
 //! time without moving flows or doubling its memory; a flow's `Slot` stays valid until the
-//! flow is removed.
+//! flow is removed. The index holds slot numbers alone (4 bytes each, not the 40-byte key
+//! beside them): a lookup compares the key kept in the flow it finds, which the caller reads
+//! next anyway.
 
-use std::collections::HashMap;
+use hashbrown::HashTable;
 
 use super::conn::ConnState;
 use super::retired::{Retired, RetiredStore};
 use super::seq::SeqNumber;
 use super::tcp::{Connection, Segment};
-use super::{DirCounts, EndReason, FlowKey, FlowSummary, Handshake, KeyHash, LabelCounts};
+use super::{DirCounts, EndReason, FlowKey, FlowSummary, Handshake, LabelCounts};
 use crate::event::{Endpoint, FlowId, Timestamp};
 
 /// Bounds of the flow table, all in capture time.
@@ -204,6 +206,19 @@ impl<A> Flow<A> {
 /// Flow slots per slab chunk.
 const CHUNK: usize = 1024;
 
+/// The flow in slot `i` of `slots`, if any.
+#[inline]
+fn flow_at<A>(slots: &[Vec<Option<Flow<A>>>], i: u32) -> Option<&Flow<A>> {
+    let i = i as usize;
+    slots.get(i / CHUNK)?.get(i % CHUNK)?.as_ref()
+}
+
+/// Slot `i` holds the flow with this key.
+#[inline]
+fn holds<A>(slots: &[Vec<Option<Flow<A>>>], i: u32, key: &FlowKey) -> bool {
+    flow_at(slots, i).is_some_and(|f| f.key == *key)
+}
+
 /// Where a flow sits in its table: valid until the flow is removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Slot(u32);
@@ -212,8 +227,8 @@ pub struct Slot(u32);
 #[derive(Debug)]
 pub struct FlowTable<A> {
     config: FlowTableConfig,
-    /// Each live flow's slot, by key.
-    index: HashMap<FlowKey, u32, KeyHash>,
+    /// Each live flow's slot, found by its key's hash (`FlowKey::hash64`).
+    index: HashTable<u32>,
     /// The flows, `CHUNK` slots a chunk; `None` slots are listed in `free`.
     slots: Vec<Vec<Option<Flow<A>>>>,
     free: Vec<u32>,
@@ -229,10 +244,7 @@ impl<A> FlowTable<A> {
         FlowTable {
             // The index is sized for its cap at once: a table that doubles holds both its old
             // and new halves while it moves, and untouched buckets cost no resident memory.
-            index: HashMap::with_capacity_and_hasher(
-                config.max_flows.min(1 << 20),
-                KeyHash::default(),
-            ),
+            index: HashTable::with_capacity(config.max_flows.min(1 << 20)),
             retired: RetiredStore::new(config.max_retired),
             config,
             slots: Vec::new(),
@@ -284,7 +296,10 @@ impl<A> FlowTable<A> {
     /// The slot of the flow with this key.
     #[inline]
     pub fn find(&self, key: &FlowKey) -> Option<Slot> {
-        self.index.get(key).map(|&i| Slot(i))
+        let slots = &self.slots;
+        self.index
+            .find(key.hash64(), |&i| holds(slots, i, key))
+            .map(|&i| Slot(i))
     }
 
     /// The flow in `slot` (`None` once it was removed).
@@ -300,7 +315,12 @@ impl<A> FlowTable<A> {
 
     /// Removes a flow, for example when a new SYN reuses its ports.
     pub fn remove(&mut self, key: &FlowKey) -> Option<Flow<A>> {
-        let i = self.index.remove(key)?;
+        let slots = &self.slots;
+        let (i, _) = self
+            .index
+            .find_entry(key.hash64(), |&i| holds(slots, i, key))
+            .ok()?
+            .remove();
         let flow = self.slot_mut(i)?.take();
         self.free.push(i);
         flow
@@ -328,7 +348,10 @@ impl<A> FlowTable<A> {
                 (chunks * CHUNK + last.len() - 1) as u32
             }
         };
-        self.index.insert(key, i);
+        let slots = &self.slots;
+        self.index.insert_unique(key.hash64(), i, |&j| {
+            flow_at(slots, j).map_or(0, |f| f.key.hash64())
+        });
         Slot(i)
     }
 
@@ -492,7 +515,7 @@ impl<A> FlowTable<A> {
 
     /// `drain`, handing each flow to `end` as it is removed.
     pub fn drain_with(&mut self, mut end: impl FnMut(Flow<A>)) {
-        let mut ids: Vec<(FlowId, u32)> = self.index.values().map(|&i| (0, i)).collect();
+        let mut ids: Vec<(FlowId, u32)> = self.index.iter().map(|&i| (0, i)).collect();
         for e in &mut ids {
             e.0 = self
                 .slot_mut(e.1)
