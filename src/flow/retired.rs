@@ -109,22 +109,19 @@ impl RetiredStore {
         let entry = Entry { key, serial, state };
         let slot = match self.find(&key) {
             Some(i) => i,
-            None => {
-                let i = match self.free.pop() {
-                    Some(i) => i,
-                    None => {
-                        if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
-                            let cap = CHUNK.min(self.max.saturating_add(1));
-                            self.chunks.push(Vec::with_capacity(cap));
-                        }
-                        let n = self.chunks.len() - 1;
-                        let last = &mut self.chunks[n];
-                        last.push(None);
-                        (n * CHUNK + last.len() - 1) as u32
+            None => match self.free.pop() {
+                Some(i) => i,
+                None => {
+                    if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
+                        let cap = CHUNK.min(self.max.saturating_add(1));
+                        self.chunks.push(Vec::with_capacity(cap));
                     }
-                };
-                i
-            }
+                    let n = self.chunks.len() - 1;
+                    let last = &mut self.chunks[n];
+                    last.push(None);
+                    (n * CHUNK + last.len() - 1) as u32
+                }
+            },
         };
         let fresh = match self.slot(slot) {
             Some(s) => s.replace(entry).is_none(),
