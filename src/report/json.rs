@@ -1,14 +1,16 @@
 //! Events as JSON Lines (CONTRACT.md): one object per line, `"event"` first.
 //!
 //! Packet events, a million a second, are written by hand into a `JsonBuf`, field by field in
-//! their documented order, with the Info column streamed straight into the string; summary
-//! events go through `sorted`, which writes their fields in key order as they always were. The
-//! bytes are the same as serde_json wrote them before (the tests hold both writers to the serde
-//! reference), and nothing is allocated per packet.
+//! their documented order, with the Info column streamed straight into the string. Summary
+//! events list their fields in key order as they always were: `flow` and `tls_handshake`
+//! (`handshake`) are written by hand in that order, `stats` and `malformed` go through
+//! `sorted`, which finds it. The bytes are the same as serde_json wrote them before (the tests
+//! hold the hand-written writers to the serde reference), and nothing is allocated per packet.
 
 use std::io::{self, Write};
 
 use super::Sink;
+use super::handshake::write_handshake;
 use super::info::{Protocol, write_info};
 use super::jsonw::JsonBuf;
 use super::sorted;
@@ -268,7 +270,10 @@ pub fn write_event(b: &mut JsonBuf, sc: &mut sorted::Scratch, ev: &Event) -> io:
         }
         Event::Other(_) => return Ok(false),
         Event::Malformed(m) => sorted::write_tagged(b, sc, "malformed", m),
-        Event::TlsHandshake(t) => sorted::write_tagged(b, sc, "tls_handshake", t.as_ref()),
+        Event::TlsHandshake(t) => {
+            write_handshake(b, t);
+            Ok(())
+        }
         Event::Flow(f) => {
             write_flow(b, f);
             Ok(())

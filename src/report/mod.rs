@@ -6,6 +6,7 @@ use std::io;
 
 use crate::event::Event;
 
+pub mod handshake;
 pub mod human;
 pub mod info;
 pub mod json;

@@ -1,0 +1,925 @@
+//! The `tls_handshake` event (CONTRACT.md), written by hand into a `JsonBuf`.
+//!
+//! Its bytes are those the summary serializer (`sorted`) makes of `TlsSession`'s derived
+//! `Serialize`: `"event"` first, then every object's keys in byte order, at every depth,
+//! `Option`s as `null` unless the type skips them. Here that order is written out once, at
+//! compile time, instead of being found by sorting each object as it ends. Each writer
+//! destructures its type completely, so a field added to one of them does not compile until
+//! it is written here, in its sorted place. The tests hold this writer to the serializer on
+//! every sample capture and on random sessions.
+
+use std::sync::Arc;
+
+use super::jsonw::JsonBuf;
+use crate::dissect::messages::{
+    CertificateRequest, CertificateVerify, ClientKeyExchange, NewSessionTicket, ServerKeyExchange,
+};
+use crate::dissect::offer::{ClientHelloInfo, ClientHelloOffer};
+use crate::dissect::session::{AppDataCounts, HandshakeDetails, ServerHelloInfo};
+use crate::dissect::verify::{Check, Verdict};
+use crate::dissect::{CertSummary, SessionAlert, Timing, TlsSession};
+
+/// Writes a `tls_handshake` event, without the line end.
+pub fn write_handshake(b: &mut JsonBuf, t: &TlsSession) {
+    let TlsSession {
+        flow,
+        client,
+        server,
+        version,
+        cipher_suite,
+        cipher_suite_id,
+        sni,
+        alpn,
+        client_messages,
+        server_messages,
+        mutual,
+        resumed,
+        established,
+        alert,
+        server_certs,
+        client_certs,
+        ja3,
+        ja3s,
+        ja4,
+        timing,
+        verdict,
+        details,
+        evidence: _,
+    } = t;
+    b.raw("{\"event\":\"tls_handshake\",\"alert\":");
+    match alert {
+        Some(a) => session_alert(b, a),
+        None => b.raw("null"),
+    }
+    b.raw(",\"alpn\":");
+    opt_str(b, alpn.as_deref());
+    b.raw(",\"cipher_suite\":");
+    opt_str(b, cipher_suite.as_deref());
+    b.raw(",\"cipher_suite_id\":");
+    match cipher_suite_id {
+        Some(id) => b.u32(u32::from(*id)),
+        None => b.raw("null"),
+    }
+    b.raw(",\"client\":");
+    b.str(client);
+    b.raw(",\"client_certs\":");
+    certs(b, client_certs);
+    b.raw(",\"client_messages\":");
+    str_list(b, client_messages);
+    if let Some(d) = details {
+        b.raw(",\"details\":");
+        handshake_details(b, d);
+    }
+    b.raw(",\"established\":");
+    bool(b, *established);
+    b.raw(",\"flow\":");
+    b.flow_id(*flow);
+    b.raw(",\"ja3\":");
+    opt_str(b, ja3.as_deref());
+    b.raw(",\"ja3s\":");
+    opt_str(b, ja3s.as_deref());
+    b.raw(",\"ja4\":");
+    opt_str(b, ja4.as_deref());
+    b.raw(",\"mutual\":");
+    bool(b, *mutual);
+    b.raw(",\"resumed\":");
+    bool(b, *resumed);
+    b.raw(",\"server\":");
+    b.str(server);
+    b.raw(",\"server_certs\":");
+    certs(b, server_certs);
+    b.raw(",\"server_messages\":");
+    str_list(b, server_messages);
+    b.raw(",\"sni\":");
+    opt_str(b, sni.as_deref());
+    b.raw(",\"timing\":");
+    write_timing(b, timing);
+    if let Some(v) = verdict {
+        b.raw(",\"verdict\":");
+        write_verdict(b, v);
+    }
+    b.raw(",\"version\":");
+    opt_str(b, version.as_deref());
+    b.byte(b'}');
+}
+
+fn bool(b: &mut JsonBuf, v: bool) {
+    b.raw(if v { "true" } else { "false" });
+}
+
+fn opt_str(b: &mut JsonBuf, s: Option<&str>) {
+    match s {
+        Some(s) => b.str(s),
+        None => b.raw("null"),
+    }
+}
+
+fn opt_f64(b: &mut JsonBuf, v: Option<f64>) {
+    match v {
+        Some(v) => b.f64(v),
+        None => b.raw("null"),
+    }
+}
+
+/// A `usize` as serde writes it (as a `u64`).
+fn size(b: &mut JsonBuf, v: usize) {
+    b.u64(v as u64);
+}
+
+/// An array of strings.
+fn str_list<S: AsRef<str>>(b: &mut JsonBuf, items: &[S]) {
+    b.byte(b'[');
+    for (i, s) in items.iter().enumerate() {
+        if i > 0 {
+            b.byte(b',');
+        }
+        b.str(s.as_ref());
+    }
+    b.byte(b']');
+}
+
+/// An array of small numbers.
+fn u8_list(b: &mut JsonBuf, items: &[u8]) {
+    b.byte(b'[');
+    for (i, v) in items.iter().enumerate() {
+        if i > 0 {
+            b.byte(b',');
+        }
+        b.u32(u32::from(*v));
+    }
+    b.byte(b']');
+}
+
+fn session_alert(b: &mut JsonBuf, a: &SessionAlert) {
+    let SessionAlert {
+        level,
+        description,
+        encrypted,
+        from,
+    } = a;
+    b.raw("{\"description\":");
+    opt_str(b, description.as_deref());
+    b.raw(",\"encrypted\":");
+    bool(b, *encrypted);
+    b.raw(",\"from\":");
+    b.str(from);
+    b.raw(",\"level\":");
+    opt_str(b, level.as_deref());
+    b.byte(b'}');
+}
+
+fn certs(b: &mut JsonBuf, chain: &[Arc<CertSummary>]) {
+    b.byte(b'[');
+    for (i, c) in chain.iter().enumerate() {
+        if i > 0 {
+            b.byte(b',');
+        }
+        cert(b, c);
+    }
+    b.byte(b']');
+}
+
+fn cert(b: &mut JsonBuf, c: &CertSummary) {
+    let CertSummary {
+        subject,
+        issuer,
+        serial,
+        not_before,
+        not_after,
+        san,
+        sha256,
+        key,
+        signature_algorithm,
+        error,
+    } = c;
+    b.byte(b'{');
+    if let Some(e) = error {
+        b.raw("\"error\":");
+        b.str(e);
+        b.byte(b',');
+    }
+    b.raw("\"issuer\":");
+    b.str(issuer);
+    b.raw(",\"key\":");
+    b.str(key);
+    b.raw(",\"not_after\":");
+    b.str(not_after);
+    b.raw(",\"not_before\":");
+    b.str(not_before);
+    b.raw(",\"san\":");
+    str_list(b, san);
+    b.raw(",\"serial\":");
+    b.str(serial);
+    b.raw(",\"sha256\":");
+    b.str(sha256);
+    b.raw(",\"signature_algorithm\":");
+    b.str(signature_algorithm);
+    b.raw(",\"subject\":");
+    b.str(subject);
+    b.byte(b'}');
+}
+
+fn write_timing(b: &mut JsonBuf, t: &Timing) {
+    let Timing {
+        client_hello,
+        server_hello,
+        server_done,
+        client_finished,
+        server_finished,
+        first_application_data,
+        alert,
+    } = t;
+    b.raw("{\"alert\":");
+    opt_f64(b, *alert);
+    b.raw(",\"client_finished\":");
+    opt_f64(b, *client_finished);
+    b.raw(",\"client_hello\":");
+    opt_f64(b, *client_hello);
+    b.raw(",\"first_application_data\":");
+    opt_f64(b, *first_application_data);
+    b.raw(",\"server_done\":");
+    opt_f64(b, *server_done);
+    b.raw(",\"server_finished\":");
+    opt_f64(b, *server_finished);
+    b.raw(",\"server_hello\":");
+    opt_f64(b, *server_hello);
+    b.byte(b'}');
+}
+
+fn write_verdict(b: &mut JsonBuf, v: &Verdict) {
+    let Verdict {
+        pass,
+        checks,
+        cause,
+    } = v;
+    b.raw("{\"cause\":");
+    opt_str(b, cause.as_deref());
+    b.raw(",\"checks\":[");
+    for (i, c) in checks.iter().enumerate() {
+        if i > 0 {
+            b.byte(b',');
+        }
+        let Check { name, pass, detail } = c;
+        b.raw("{\"detail\":");
+        b.str(detail);
+        b.raw(",\"name\":");
+        b.str(name);
+        b.raw(",\"pass\":");
+        bool(b, *pass);
+        b.byte(b'}');
+    }
+    b.raw("],\"pass\":");
+    bool(b, *pass);
+    b.byte(b'}');
+}
+
+fn handshake_details(b: &mut JsonBuf, d: &HandshakeDetails) {
+    let HandshakeDetails {
+        client_hello,
+        server_hello,
+        server_key_exchange,
+        certificate_request,
+        client_key_exchange,
+        certificate_verify,
+        new_session_ticket,
+        application_data,
+        heartbeats,
+        client_certificate_requested,
+        incomplete,
+    } = d;
+    b.raw("{\"application_data\":");
+    app_data(b, application_data);
+    if let Some(r) = certificate_request {
+        b.raw(",\"certificate_request\":");
+        write_certificate_request(b, r);
+    }
+    if let Some(v) = certificate_verify {
+        b.raw(",\"certificate_verify\":");
+        write_certificate_verify(b, v);
+    }
+    b.raw(",\"client_certificate_requested\":");
+    bool(b, *client_certificate_requested);
+    if let Some(h) = client_hello {
+        b.raw(",\"client_hello\":");
+        write_client_hello(b, h);
+    }
+    if let Some(k) = client_key_exchange {
+        let ClientKeyExchange { kind, size: len } = k;
+        b.raw(",\"client_key_exchange\":{\"kind\":");
+        b.str(kind);
+        b.raw(",\"size\":");
+        size(b, *len);
+        b.byte(b'}');
+    }
+    b.raw(",\"heartbeats\":[");
+    b.u64(heartbeats[0]);
+    b.byte(b',');
+    b.u64(heartbeats[1]);
+    b.byte(b']');
+    if let Some(why) = incomplete {
+        b.raw(",\"incomplete\":");
+        b.str(why);
+    }
+    if let Some(t) = new_session_ticket {
+        let NewSessionTicket {
+            lifetime_hint,
+            ticket_len,
+        } = t;
+        b.raw(",\"new_session_ticket\":{\"lifetime_hint\":");
+        b.u32(*lifetime_hint);
+        b.raw(",\"ticket_len\":");
+        size(b, *ticket_len);
+        b.byte(b'}');
+    }
+    if let Some(h) = server_hello {
+        b.raw(",\"server_hello\":");
+        write_server_hello(b, h);
+    }
+    if let Some(k) = server_key_exchange {
+        b.raw(",\"server_key_exchange\":");
+        write_server_key_exchange(b, k);
+    }
+    b.byte(b'}');
+}
+
+fn app_data(b: &mut JsonBuf, a: &AppDataCounts) {
+    let AppDataCounts {
+        client_records,
+        client_bytes,
+        server_records,
+        server_bytes,
+    } = a;
+    b.raw("{\"client_bytes\":");
+    b.u64(*client_bytes);
+    b.raw(",\"client_records\":");
+    b.u64(*client_records);
+    b.raw(",\"server_bytes\":");
+    b.u64(*server_bytes);
+    b.raw(",\"server_records\":");
+    b.u64(*server_records);
+    b.byte(b'}');
+}
+
+fn write_certificate_request(b: &mut JsonBuf, r: &CertificateRequest) {
+    let CertificateRequest {
+        certificate_types,
+        signature_algorithms,
+        certificate_authorities,
+    } = r;
+    b.raw("{\"certificate_authorities\":");
+    str_list(b, certificate_authorities);
+    b.raw(",\"certificate_types\":");
+    str_list(b, certificate_types);
+    b.raw(",\"signature_algorithms\":");
+    str_list(b, signature_algorithms);
+    b.byte(b'}');
+}
+
+fn write_certificate_verify(b: &mut JsonBuf, v: &CertificateVerify) {
+    let CertificateVerify {
+        signature_algorithm,
+        signature_len,
+        scheme: _,
+        signature: _,
+    } = v;
+    b.byte(b'{');
+    if let Some(a) = signature_algorithm {
+        b.raw("\"signature_algorithm\":");
+        b.str(a);
+        b.byte(b',');
+    }
+    b.raw("\"signature_len\":");
+    size(b, *signature_len);
+    b.byte(b'}');
+}
+
+fn write_client_hello(b: &mut JsonBuf, h: &ClientHelloInfo) {
+    let ClientHelloInfo { session_id, offer } = h;
+    let ClientHelloOffer {
+        version,
+        cipher_suites,
+        compression_methods,
+        extensions,
+        supported_groups,
+        ec_point_formats,
+        signature_algorithms,
+        supported_versions,
+        key_share,
+        alpn,
+        session_ticket_len,
+        sslv2_format,
+        grease,
+    } = &**offer;
+    b.raw("{\"alpn\":");
+    str_list(b, alpn);
+    b.raw(",\"cipher_suites\":");
+    str_list(b, cipher_suites);
+    b.raw(",\"compression_methods\":");
+    u8_list(b, compression_methods);
+    b.raw(",\"ec_point_formats\":");
+    u8_list(b, ec_point_formats);
+    b.raw(",\"extensions\":");
+    str_list(b, extensions);
+    b.raw(",\"grease\":");
+    bool(b, *grease);
+    b.raw(",\"key_share\":");
+    str_list(b, key_share);
+    b.raw(",\"session_id\":");
+    b.str(session_id);
+    if let Some(n) = session_ticket_len {
+        b.raw(",\"session_ticket_len\":");
+        size(b, *n);
+    }
+    b.raw(",\"signature_algorithms\":");
+    str_list(b, signature_algorithms);
+    b.raw(",\"sslv2_format\":");
+    bool(b, *sslv2_format);
+    b.raw(",\"supported_groups\":");
+    str_list(b, supported_groups);
+    b.raw(",\"supported_versions\":");
+    str_list(b, supported_versions);
+    b.raw(",\"version\":");
+    b.str(version);
+    b.byte(b'}');
+}
+
+fn write_server_hello(b: &mut JsonBuf, h: &ServerHelloInfo) {
+    let ServerHelloInfo {
+        version,
+        session_id,
+        cipher_suite,
+        compression_method,
+        extensions,
+        key_share,
+        hello_retry_request,
+    } = h;
+    b.raw("{\"cipher_suite\":");
+    b.str(cipher_suite);
+    b.raw(",\"compression_method\":");
+    b.u32(u32::from(*compression_method));
+    b.raw(",\"extensions\":");
+    str_list(b, extensions);
+    b.raw(",\"hello_retry_request\":");
+    bool(b, *hello_retry_request);
+    if let Some(k) = key_share {
+        b.raw(",\"key_share\":");
+        b.str(k);
+    }
+    b.raw(",\"session_id\":");
+    b.str(session_id);
+    b.raw(",\"version\":");
+    b.str(version);
+    b.byte(b'}');
+}
+
+fn write_server_key_exchange(b: &mut JsonBuf, k: &ServerKeyExchange) {
+    let ServerKeyExchange {
+        kind,
+        group,
+        public_size,
+        dh_bits,
+        signature_algorithm,
+        signature_len,
+        params: _,
+        signature: _,
+        scheme: _,
+    } = k;
+    b.byte(b'{');
+    if let Some(bits) = dh_bits {
+        b.raw("\"dh_bits\":");
+        size(b, *bits);
+        b.byte(b',');
+    }
+    if let Some(g) = group {
+        b.raw("\"group\":");
+        b.str(g);
+        b.byte(b',');
+    }
+    b.raw("\"kind\":");
+    b.str(kind);
+    b.raw(",\"public_size\":");
+    size(b, *public_size);
+    if let Some(a) = signature_algorithm {
+        b.raw(",\"signature_algorithm\":");
+        b.str(a);
+    }
+    b.raw(",\"signature_len\":");
+    size(b, *signature_len);
+    b.byte(b'}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dissect::session::Name;
+    use crate::engine::{Engine, EngineConfig, Frame};
+    use crate::event::{Event, Timestamp};
+    use crate::report::sorted;
+    use proptest::prelude::*;
+    use std::borrow::Cow;
+
+    /// The summary serializer's bytes for `t`: the reference.
+    fn reference(t: &TlsSession) -> String {
+        let mut b = JsonBuf::new();
+        sorted::write_tagged(&mut b, &mut sorted::Scratch::default(), "tls_handshake", t).unwrap();
+        String::from_utf8(b.bytes).unwrap()
+    }
+
+    fn ours(t: &TlsSession) -> String {
+        let mut b = JsonBuf::new();
+        write_handshake(&mut b, t);
+        String::from_utf8(b.bytes).unwrap()
+    }
+
+    /// The TLS sessions of a capture, as the engine reports them.
+    fn sessions(path: &std::path::Path) -> Vec<TlsSession> {
+        let mut cap = pcap::Capture::from_file_with_precision(path, pcap::Precision::Nano)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let linktype = cap.get_datalink().0;
+        let mut engine = Engine::new(EngineConfig::default());
+        let mut found = Vec::new();
+        let mut take = |engine: &mut Engine| {
+            while let Some(ev) = engine.poll_event() {
+                if let Event::TlsHandshake(t) = ev {
+                    found.push(*t);
+                }
+            }
+        };
+        let mut number = 0;
+        while let Ok(p) = cap.next_packet() {
+            number += 1;
+            let frame = Frame {
+                number,
+                ts: Timestamp::new(p.header.ts.tv_sec, p.header.ts.tv_usec as u32),
+                linktype,
+                orig_len: p.header.len,
+                data: p.data,
+            };
+            engine.handle_frame(&frame);
+            take(&mut engine);
+        }
+        engine.finish();
+        take(&mut engine);
+        found
+    }
+
+    #[test]
+    fn every_sample_session_is_written_as_the_serializer_writes_it() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| Some(e.ok()?.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
+            .collect();
+        files.sort();
+        let mut seen = 0;
+        for f in &files {
+            for t in sessions(f) {
+                assert_eq!(ours(&t), reference(&t), "{}", f.display());
+                seen += 1;
+            }
+        }
+        assert!(seen > 10, "only {seen} sessions in {}", dir.display());
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z_ ]{0,6}",
+            "[\"\\\\\\x00-\\x1f\u{e9}\u{2192}a]{0,6}",
+            any::<String>(),
+        ]
+    }
+
+    fn name() -> impl Strategy<Value = Name> {
+        prop_oneof![
+            Just(Cow::Borrowed("TLS_AES_128_GCM_SHA256")),
+            text().prop_map(Cow::Owned),
+        ]
+    }
+
+    fn names() -> impl Strategy<Value = Vec<Name>> {
+        prop::collection::vec(name(), 0..3)
+    }
+
+    fn float() -> impl Strategy<Value = Option<f64>> {
+        prop::option::of(prop_oneof![
+            any::<u64>().prop_map(f64::from_bits),
+            (0u32..100_000).prop_map(|v| f64::from(v) / 1000.0),
+        ])
+    }
+
+    fn cert() -> impl Strategy<Value = Arc<CertSummary>> {
+        (
+            (text(), text(), text(), text(), text()),
+            prop::collection::vec(text(), 0..3),
+            (text(), text(), text(), prop::option::of(text())),
+        )
+            .prop_map(
+                |(
+                    (subject, issuer, serial, not_before, not_after),
+                    san,
+                    (sha256, key, signature_algorithm, error),
+                )| {
+                    Arc::new(CertSummary {
+                        subject,
+                        issuer,
+                        serial,
+                        not_before,
+                        not_after,
+                        san,
+                        sha256,
+                        key,
+                        signature_algorithm,
+                        error,
+                    })
+                },
+            )
+    }
+
+    fn client_hello() -> impl Strategy<Value = ClientHelloInfo> {
+        (
+            (name(), names(), any::<Vec<u8>>(), names(), names()),
+            (any::<Vec<u8>>(), names(), names(), names()),
+            (
+                prop::collection::vec(text(), 0..3),
+                any::<Option<usize>>(),
+                any::<bool>(),
+                any::<bool>(),
+                text(),
+            ),
+        )
+            .prop_map(
+                |(
+                    (version, cipher_suites, compression_methods, extensions, supported_groups),
+                    (ec_point_formats, signature_algorithms, supported_versions, key_share),
+                    (alpn, session_ticket_len, sslv2_format, grease, session_id),
+                )| ClientHelloInfo {
+                    session_id,
+                    offer: Arc::new(ClientHelloOffer {
+                        version,
+                        cipher_suites,
+                        compression_methods,
+                        extensions,
+                        supported_groups,
+                        ec_point_formats,
+                        signature_algorithms,
+                        supported_versions,
+                        key_share,
+                        alpn,
+                        session_ticket_len,
+                        sslv2_format,
+                        grease,
+                    }),
+                },
+            )
+    }
+
+    fn details() -> impl Strategy<Value = HandshakeDetails> {
+        let server_hello = (
+            (name(), text(), name(), any::<u8>()),
+            (names(), prop::option::of(name()), any::<bool>()),
+        )
+            .prop_map(
+                |(
+                    (version, session_id, cipher_suite, compression_method),
+                    (extensions, key_share, hello_retry_request),
+                )| ServerHelloInfo {
+                    version,
+                    session_id,
+                    cipher_suite,
+                    compression_method,
+                    extensions,
+                    key_share,
+                    hello_retry_request,
+                },
+            );
+        let ske = (
+            prop::sample::select(vec!["ecdhe", "dhe", "rsa"]),
+            prop::option::of(text()),
+            any::<usize>(),
+            any::<Option<usize>>(),
+            prop::option::of(text()),
+            any::<usize>(),
+        )
+            .prop_map(
+                |(kind, group, public_size, dh_bits, signature_algorithm, signature_len)| {
+                    ServerKeyExchange {
+                        kind,
+                        group,
+                        public_size,
+                        dh_bits,
+                        signature_algorithm,
+                        signature_len,
+                        params: vec![1, 2],
+                        signature: vec![3],
+                        scheme: Some(7),
+                    }
+                },
+            );
+        let request = (names(), names(), prop::collection::vec(text(), 0..3)).prop_map(
+            |(certificate_types, signature_algorithms, certificate_authorities)| {
+                Arc::new(CertificateRequest {
+                    certificate_types,
+                    signature_algorithms,
+                    certificate_authorities,
+                })
+            },
+        );
+        let verify = (prop::option::of(text()), any::<usize>()).prop_map(
+            |(signature_algorithm, signature_len)| CertificateVerify {
+                signature_algorithm,
+                signature_len,
+                scheme: None,
+                signature: vec![9],
+            },
+        );
+        (
+            (
+                prop::option::of(client_hello()),
+                prop::option::of(server_hello),
+                prop::option::of(ske),
+                prop::option::of(request),
+            ),
+            (
+                prop::option::of(
+                    (prop::sample::select(vec!["ecdhe", "rsa"]), any::<usize>())
+                        .prop_map(|(kind, size)| ClientKeyExchange { kind, size }),
+                ),
+                prop::option::of(verify),
+                prop::option::of(
+                    any::<(u32, usize)>().prop_map(|(lifetime_hint, ticket_len)| {
+                        NewSessionTicket {
+                            lifetime_hint,
+                            ticket_len,
+                        }
+                    }),
+                ),
+            ),
+            (
+                any::<[u64; 4]>(),
+                any::<[u64; 2]>(),
+                any::<bool>(),
+                prop::option::of(Just("gap in the server's handshake")),
+            ),
+        )
+            .prop_map(
+                |(
+                    (client_hello, server_hello, server_key_exchange, certificate_request),
+                    (client_key_exchange, certificate_verify, new_session_ticket),
+                    (app, heartbeats, client_certificate_requested, incomplete),
+                )| HandshakeDetails {
+                    client_hello,
+                    server_hello,
+                    server_key_exchange,
+                    certificate_request,
+                    client_key_exchange,
+                    certificate_verify,
+                    new_session_ticket,
+                    application_data: AppDataCounts {
+                        client_records: app[0],
+                        client_bytes: app[1],
+                        server_records: app[2],
+                        server_bytes: app[3],
+                    },
+                    heartbeats,
+                    client_certificate_requested,
+                    incomplete,
+                },
+            )
+    }
+
+    fn verdict() -> impl Strategy<Value = Verdict> {
+        (
+            any::<bool>(),
+            prop::collection::vec(
+                (
+                    prop::sample::select(vec!["server_chain", "handshake"]),
+                    any::<bool>(),
+                    text(),
+                )
+                    .prop_map(|(name, pass, detail)| Check { name, pass, detail }),
+                0..3,
+            ),
+            prop::option::of(text()),
+        )
+            .prop_map(|(pass, checks, cause)| Verdict {
+                pass,
+                checks,
+                cause,
+            })
+    }
+
+    fn session() -> impl Strategy<Value = TlsSession> {
+        let alert = (
+            prop::option::of(name()),
+            prop::option::of(name()),
+            any::<bool>(),
+            prop::sample::select(vec!["client", "server"]),
+        )
+            .prop_map(|(level, description, encrypted, from)| SessionAlert {
+                level,
+                description,
+                encrypted,
+                from,
+            });
+        let messages =
+            || prop::collection::vec(prop::sample::select(vec!["client_hello", "finished"]), 0..3);
+        let opt = || prop::option::of(text());
+        (
+            (
+                any::<u32>(),
+                text(),
+                text(),
+                opt(),
+                opt(),
+                any::<Option<u16>>(),
+                opt(),
+                opt(),
+            ),
+            (
+                messages(),
+                messages(),
+                any::<[bool; 3]>(),
+                prop::option::of(alert),
+            ),
+            (
+                prop::collection::vec(cert(), 0..3),
+                prop::collection::vec(cert(), 0..3),
+                opt(),
+                opt(),
+                opt(),
+            ),
+            (
+                (
+                    float(),
+                    float(),
+                    float(),
+                    float(),
+                    float(),
+                    float(),
+                    float(),
+                ),
+                prop::option::of(verdict()),
+                prop::option::of(details().prop_map(Box::new)),
+            ),
+        )
+            .prop_map(
+                |(
+                    (flow, client, server, version, cipher_suite, cipher_suite_id, sni, alpn),
+                    (client_messages, server_messages, [mutual, resumed, established], alert),
+                    (server_certs, client_certs, ja3, ja3s, ja4),
+                    (t, verdict, details),
+                )| TlsSession {
+                    flow,
+                    client,
+                    server,
+                    version,
+                    cipher_suite,
+                    cipher_suite_id,
+                    sni,
+                    alpn,
+                    client_messages,
+                    server_messages,
+                    mutual,
+                    resumed,
+                    established,
+                    alert,
+                    server_certs,
+                    client_certs,
+                    ja3,
+                    ja3s,
+                    ja4,
+                    timing: Timing {
+                        client_hello: t.0,
+                        server_hello: t.1,
+                        server_done: t.2,
+                        client_finished: t.3,
+                        server_finished: t.4,
+                        first_application_data: t.5,
+                        alert: t.6,
+                    },
+                    verdict,
+                    details,
+                    evidence: None,
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn sessions_are_written_as_the_serializer_writes_them(t in session()) {
+            prop_assert_eq!(ours(&t), reference(&t));
+        }
+
+        #[test]
+        fn the_flow_id_can_be_left_open(t in session(), id in any::<u32>()) {
+            let mut open = JsonBuf::with_fixups();
+            write_handshake(&mut open, &t);
+            let mut spliced = Vec::new();
+            crate::report::jsonw::splice(&mut spliced, &open.bytes, open.fixups.as_deref().unwrap(), |_| id);
+            let mut expected = t.clone();
+            expected.flow = id;
+            prop_assert_eq!(String::from_utf8(spliced).unwrap(), reference(&expected));
+        }
+    }
+}
