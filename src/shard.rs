@@ -33,9 +33,8 @@ use crate::engine::{Engine, EngineConfig, Frame};
 use crate::event::{Endpoint, Event, StatsEvent};
 use crate::flow::FlowKey;
 use crate::report::Sink;
-use crate::report::json::write_event;
+use crate::report::json::{self, write_event};
 use crate::report::jsonw::{JsonBuf, splice};
-use crate::report::sorted;
 
 /// Batches in flight between the dispatcher, each worker and the merger.
 const DEPTH: usize = 4;
@@ -142,7 +141,7 @@ struct Worker {
     me: u8,
     engine: Engine,
     json: bool,
-    scratch: sorted::Scratch,
+    scratch: json::Scratch,
 }
 
 impl Worker {
@@ -305,7 +304,7 @@ impl Shards {
                 me: me as u8,
                 engine: Engine::new(config.clone()),
                 json,
-                scratch: sorted::Scratch::default(),
+                scratch: json::Scratch::default(),
             };
             let h = std::thread::Builder::new()
                 .name(format!("capd-worker-{me}"))

@@ -7,8 +7,80 @@
 //! destructures its type completely, so a field added to one of them does not compile until
 //! it is written here, in its sorted place. The tests hold this writer to the serializer on
 //! every sample capture and on random sessions.
+//!
+//! Most of a handshake's bytes are parts that sessions share through an `Arc`: certificate
+//! summaries, the ClientHello's offer, the CertificateRequest (see `dissect::memo`). A busy
+//! capture repeats a few of them in every session, so `Shared` keeps each one's rendering
+//! and later sessions copy it.
 
+/// Renderings of the parts sessions share, reused from one event to the next.
+#[derive(Debug, Default)]
+pub struct Shared {
+    certs: Renderings<CertSummary>,
+    offers: Renderings<ClientHelloOffer>,
+    requests: Renderings<CertificateRequest>,
+}
+
+/// Renderings of one kind, by the address of the `Arc` rendered. Each entry holds its `Arc`,
+/// so that the address cannot be reused by another value while the rendering is kept, and
+/// the value cannot change (it is shared, so `Arc::get_mut` refuses it).
+#[derive(Debug)]
+struct Renderings<T> {
+    map: HashMap<usize, Rendering<T>, FxBuildHasher>,
+}
+
+impl<T> Default for Renderings<T> {
+    fn default() -> Self {
+        Renderings {
+            map: HashMap::default(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Rendering<T> {
+    _kept: Arc<T>,
+    bytes: Box<[u8]>,
+    /// Where the session's own part goes, for renderings written around it.
+    split: usize,
+}
+
+/// Renderings kept per kind; past this the kind starts afresh.
+const MAX_RENDERINGS: usize = 256;
+
+impl<T> Renderings<T> {
+    /// The rendering of `v` by `render` (which returns where in its output the session's
+    /// own part goes), kept from before or made now; `None` when `v` is held by this session
+    /// alone, so will not come again, and the caller writes it afresh. Another owner is the
+    /// dissector's memo, which hands the same `Arc` to the next session that sends it.
+    fn get(
+        &mut self,
+        v: &Arc<T>,
+        render: impl FnOnce(&mut JsonBuf, &T) -> usize,
+    ) -> Option<&Rendering<T>> {
+        if Arc::strong_count(v) < 2 {
+            return None;
+        }
+        let key = Arc::as_ptr(v) as usize;
+        if !self.map.contains_key(&key) && self.map.len() >= MAX_RENDERINGS {
+            self.map.clear();
+        }
+        Some(self.map.entry(key).or_insert_with(|| {
+            let mut b = JsonBuf::new();
+            let split = render(&mut b, v);
+            Rendering {
+                _kept: v.clone(),
+                bytes: b.bytes.into_boxed_slice(),
+                split,
+            }
+        }))
+    }
+}
+
+use std::collections::HashMap;
 use std::sync::Arc;
+
+use rustc_hash::FxBuildHasher;
 
 use super::jsonw::JsonBuf;
 use crate::dissect::messages::{
@@ -20,7 +92,7 @@ use crate::dissect::verify::{Check, Verdict};
 use crate::dissect::{CertSummary, SessionAlert, Timing, TlsSession};
 
 /// Writes a `tls_handshake` event, without the line end.
-pub fn write_handshake(b: &mut JsonBuf, t: &TlsSession) {
+pub fn write_handshake(b: &mut JsonBuf, shared: &mut Shared, t: &TlsSession) {
     let TlsSession {
         flow,
         client,
@@ -63,12 +135,12 @@ pub fn write_handshake(b: &mut JsonBuf, t: &TlsSession) {
     b.raw(",\"client\":");
     b.str(client);
     b.raw(",\"client_certs\":");
-    certs(b, client_certs);
+    certs(b, &mut shared.certs, client_certs);
     b.raw(",\"client_messages\":");
     str_list(b, client_messages);
     if let Some(d) = details {
         b.raw(",\"details\":");
-        handshake_details(b, d);
+        handshake_details(b, shared, d);
     }
     b.raw(",\"established\":");
     bool(b, *established);
@@ -87,7 +159,7 @@ pub fn write_handshake(b: &mut JsonBuf, t: &TlsSession) {
     b.raw(",\"server\":");
     b.str(server);
     b.raw(",\"server_certs\":");
-    certs(b, server_certs);
+    certs(b, &mut shared.certs, server_certs);
     b.raw(",\"server_messages\":");
     str_list(b, server_messages);
     b.raw(",\"sni\":");
@@ -168,13 +240,20 @@ fn session_alert(b: &mut JsonBuf, a: &SessionAlert) {
     b.byte(b'}');
 }
 
-fn certs(b: &mut JsonBuf, chain: &[Arc<CertSummary>]) {
+fn certs(b: &mut JsonBuf, kept: &mut Renderings<CertSummary>, chain: &[Arc<CertSummary>]) {
     b.byte(b'[');
     for (i, c) in chain.iter().enumerate() {
         if i > 0 {
             b.byte(b',');
         }
-        cert(b, c);
+        let render = |b: &mut JsonBuf, c: &CertSummary| {
+            cert(b, c);
+            b.bytes.len()
+        };
+        match kept.get(c, render) {
+            Some(r) => b.bytes.extend_from_slice(&r.bytes),
+            None => cert(b, c),
+        }
     }
     b.byte(b']');
 }
@@ -273,7 +352,7 @@ fn write_verdict(b: &mut JsonBuf, v: &Verdict) {
     b.byte(b'}');
 }
 
-fn handshake_details(b: &mut JsonBuf, d: &HandshakeDetails) {
+fn handshake_details(b: &mut JsonBuf, shared: &mut Shared, d: &HandshakeDetails) {
     let HandshakeDetails {
         client_hello,
         server_hello,
@@ -291,7 +370,14 @@ fn handshake_details(b: &mut JsonBuf, d: &HandshakeDetails) {
     app_data(b, application_data);
     if let Some(r) = certificate_request {
         b.raw(",\"certificate_request\":");
-        write_certificate_request(b, r);
+        let render = |b: &mut JsonBuf, r: &CertificateRequest| {
+            write_certificate_request(b, r);
+            b.bytes.len()
+        };
+        match shared.requests.get(r, render) {
+            Some(r) => b.bytes.extend_from_slice(&r.bytes),
+            None => write_certificate_request(b, r),
+        }
     }
     if let Some(v) = certificate_verify {
         b.raw(",\"certificate_verify\":");
@@ -301,7 +387,21 @@ fn handshake_details(b: &mut JsonBuf, d: &HandshakeDetails) {
     bool(b, *client_certificate_requested);
     if let Some(h) = client_hello {
         b.raw(",\"client_hello\":");
-        write_client_hello(b, h);
+        let ClientHelloInfo { session_id, offer } = h;
+        match shared
+            .offers
+            .get(offer, |b, o| write_client_hello(b, o, None))
+        {
+            Some(r) => {
+                let (before, after) = r.bytes.split_at(r.split);
+                b.bytes.extend_from_slice(before);
+                b.str(session_id);
+                b.bytes.extend_from_slice(after);
+            }
+            None => {
+                write_client_hello(b, offer, Some(session_id));
+            }
+        }
     }
     if let Some(k) = client_key_exchange {
         let ClientKeyExchange { kind, size: len } = k;
@@ -393,8 +493,13 @@ fn write_certificate_verify(b: &mut JsonBuf, v: &CertificateVerify) {
     b.byte(b'}');
 }
 
-fn write_client_hello(b: &mut JsonBuf, h: &ClientHelloInfo) {
-    let ClientHelloInfo { session_id, offer } = h;
+/// Writes a ClientHello (`ClientHelloInfo`) of `offer` with `session_id`, or with nothing in
+/// its place when `None`; returns where in `b` the session id goes.
+fn write_client_hello(
+    b: &mut JsonBuf,
+    offer: &ClientHelloOffer,
+    session_id: Option<&str>,
+) -> usize {
     let ClientHelloOffer {
         version,
         cipher_suites,
@@ -409,7 +514,7 @@ fn write_client_hello(b: &mut JsonBuf, h: &ClientHelloInfo) {
         session_ticket_len,
         sslv2_format,
         grease,
-    } = &**offer;
+    } = offer;
     b.raw("{\"alpn\":");
     str_list(b, alpn);
     b.raw(",\"cipher_suites\":");
@@ -425,7 +530,10 @@ fn write_client_hello(b: &mut JsonBuf, h: &ClientHelloInfo) {
     b.raw(",\"key_share\":");
     str_list(b, key_share);
     b.raw(",\"session_id\":");
-    b.str(session_id);
+    let split = b.bytes.len();
+    if let Some(id) = session_id {
+        b.str(id);
+    }
     if let Some(n) = session_ticket_len {
         b.raw(",\"session_ticket_len\":");
         size(b, *n);
@@ -441,6 +549,7 @@ fn write_client_hello(b: &mut JsonBuf, h: &ClientHelloInfo) {
     b.raw(",\"version\":");
     b.str(version);
     b.byte(b'}');
+    split
 }
 
 fn write_server_hello(b: &mut JsonBuf, h: &ServerHelloInfo) {
@@ -525,9 +634,9 @@ mod tests {
         String::from_utf8(b.bytes).unwrap()
     }
 
-    fn ours(t: &TlsSession) -> String {
+    fn ours(shared: &mut Shared, t: &TlsSession) -> String {
         let mut b = JsonBuf::new();
-        write_handshake(&mut b, t);
+        write_handshake(&mut b, shared, t);
         String::from_utf8(b.bytes).unwrap()
     }
 
@@ -573,9 +682,11 @@ mod tests {
             .collect();
         files.sort();
         let mut seen = 0;
+        // One `Shared` for all: later sessions copy what earlier ones rendered, as in a run.
+        let mut shared = Shared::default();
         for f in &files {
             for t in sessions(f) {
-                assert_eq!(ours(&t), reference(&t), "{}", f.display());
+                assert_eq!(ours(&mut shared, &t), reference(&t), "{}", f.display());
                 seen += 1;
             }
         }
@@ -908,13 +1019,25 @@ mod tests {
     proptest! {
         #[test]
         fn sessions_are_written_as_the_serializer_writes_them(t in session()) {
-            prop_assert_eq!(ours(&t), reference(&t));
+            prop_assert_eq!(ours(&mut Shared::default(), &t), reference(&t));
+        }
+
+        /// Sessions that share their certificates, offer and request with others (here with a
+        /// copy of themselves, their parts each held twice) are written from kept renderings
+        /// the second time, with the same bytes; a third session of other parts is not.
+        #[test]
+        fn kept_renderings_give_the_same_bytes(t in session(), other in session()) {
+            let mut shared = Shared::default();
+            let copy = t.clone();
+            for s in [&t, &copy, &other, &t] {
+                prop_assert_eq!(ours(&mut shared, s), reference(s));
+            }
         }
 
         #[test]
         fn the_flow_id_can_be_left_open(t in session(), id in any::<u32>()) {
             let mut open = JsonBuf::with_fixups();
-            write_handshake(&mut open, &t);
+            write_handshake(&mut open, &mut Shared::default(), &t);
             let mut spliced = Vec::new();
             crate::report::jsonw::splice(&mut spliced, &open.bytes, open.fixups.as_deref().unwrap(), |_| id);
             let mut expected = t.clone();

@@ -10,7 +10,7 @@
 use std::io::{self, Write};
 
 use super::Sink;
-use super::handshake::write_handshake;
+use super::handshake;
 use super::info::{Protocol, write_info};
 use super::jsonw::JsonBuf;
 use super::sorted;
@@ -25,7 +25,14 @@ const CHUNK: usize = 64 * 1024;
 pub struct JsonLines<W: Write> {
     out: W,
     buf: JsonBuf,
-    scratch: sorted::Scratch,
+    scratch: Scratch,
+}
+
+/// What writing events keeps from one event to the next.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    sorted: sorted::Scratch,
+    shared: handshake::Shared,
 }
 
 impl<W: Write> JsonLines<W> {
@@ -33,7 +40,7 @@ impl<W: Write> JsonLines<W> {
         JsonLines {
             out,
             buf: JsonBuf::new(),
-            scratch: sorted::Scratch::default(),
+            scratch: Scratch::default(),
         }
     }
 }
@@ -262,23 +269,23 @@ pub fn write_flow(b: &mut JsonBuf, f: &FlowSummary) {
 }
 
 /// Writes one event as a line into `b`; `Ok(false)` for events JSON Lines leaves out.
-pub fn write_event(b: &mut JsonBuf, sc: &mut sorted::Scratch, ev: &Event) -> io::Result<bool> {
+pub fn write_event(b: &mut JsonBuf, sc: &mut Scratch, ev: &Event) -> io::Result<bool> {
     let summary = match ev {
         Event::Packet(p) => {
             write_packet(b, p);
             Ok(())
         }
         Event::Other(_) => return Ok(false),
-        Event::Malformed(m) => sorted::write_tagged(b, sc, "malformed", m),
+        Event::Malformed(m) => sorted::write_tagged(b, &mut sc.sorted, "malformed", m),
         Event::TlsHandshake(t) => {
-            write_handshake(b, t);
+            handshake::write_handshake(b, &mut sc.shared, t);
             Ok(())
         }
         Event::Flow(f) => {
             write_flow(b, f);
             Ok(())
         }
-        Event::Stats(s) => sorted::write_tagged(b, sc, "stats", s),
+        Event::Stats(s) => sorted::write_tagged(b, &mut sc.sorted, "stats", s),
     };
     summary.map_err(io::Error::other)?;
     b.byte(b'\n');
