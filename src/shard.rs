@@ -500,13 +500,12 @@ impl Shards {
                 .bytes
                 .get(run.items.0..run.items.1)
                 .unwrap_or_default();
-            let fix: Vec<(usize, u32)> = fixups
+            let fix = fixups
                 .get(run.fixups.0..run.fixups.1)
                 .unwrap_or_default()
                 .iter()
-                .map(|&(at, id)| (at - run.items.0, id))
-                .collect();
-            splice(&mut self.pending, bytes, &fix, map);
+                .map(|&(at, id)| (at - run.items.0, id));
+            splice(&mut self.pending, bytes, fix, map);
             if self.pending.len() >= CHUNK {
                 self.flush_pending(sink)?;
             }

@@ -1039,7 +1039,7 @@ mod tests {
             let mut open = JsonBuf::with_fixups();
             write_handshake(&mut open, &mut Shared::default(), &t);
             let mut spliced = Vec::new();
-            crate::report::jsonw::splice(&mut spliced, &open.bytes, open.fixups.as_deref().unwrap(), |_| id);
+            crate::report::jsonw::splice(&mut spliced, &open.bytes, open.fixups.unwrap(), |_| id);
             let mut expected = t.clone();
             expected.flow = id;
             prop_assert_eq!(String::from_utf8(spliced).unwrap(), reference(&expected));

@@ -357,11 +357,11 @@ fn first_to_escape(b: &[u8]) -> Option<usize> {
 pub fn splice(
     out: &mut Vec<u8>,
     bytes: &[u8],
-    fixups: &[(usize, u32)],
+    fixups: impl IntoIterator<Item = (usize, u32)>,
     mut map: impl FnMut(u32) -> u32,
 ) {
     let mut at = 0;
-    for &(off, id) in fixups {
+    for (off, id) in fixups {
         let off = off.clamp(at, bytes.len());
         out.extend_from_slice(&bytes[at..off]);
         push_u64(out, u64::from(map(id)));
@@ -461,9 +461,7 @@ mod tests {
         b.flow_id(9);
         b.raw("}");
         let mut out = Vec::new();
-        splice(&mut out, &b.bytes, b.fixups.as_deref().unwrap(), |id| {
-            id * 100
-        });
+        splice(&mut out, &b.bytes, b.fixups.unwrap(), |id| id * 100);
         assert_eq!(out, b"{\"flow\":700,\"other\":900}");
     }
 

@@ -607,7 +607,7 @@ mod tests {
             let mut b = JsonBuf::with_fixups();
             write_tagged(&mut b, &mut Scratch::default(), "x", &n).unwrap();
             let mut out = Vec::new();
-            crate::report::jsonw::splice(&mut out, &b.bytes, b.fixups.as_deref().unwrap(), |_| id);
+            crate::report::jsonw::splice(&mut out, &b.bytes, b.fixups.unwrap(), |_| id);
             let mut expected = n.clone();
             expected.flow = id;
             prop_assert_eq!(String::from_utf8(out).unwrap(), reference("x", &expected));
