@@ -40,20 +40,28 @@ static ESCAPE: [u8; 128] = {
 /// the CPU cannot forward from its store buffer (numbers are most of what packet events hold).
 #[inline]
 fn push_u64(out: &mut Vec<u8>, v: u64) {
-    const E8: u64 = 100_000_000;
-    if v < E8 {
-        push_short(out, v as u32);
-        return;
+    match u32::try_from(v) {
+        Ok(v) if v < E8 => push_short(out, v),
+        _ => push_long(out, v),
     }
-    let high = v / E8;
-    if high < E8 {
+}
+
+const E8: u32 = 100_000_000;
+
+/// `push_u64` of nine digits or more, apart so that the short path stays small (and needs
+/// no registers saved).
+#[inline(never)]
+fn push_long(out: &mut Vec<u8>, v: u64) {
+    let e8 = u64::from(E8);
+    let high = v / e8;
+    if high < e8 {
         push_short(out, high as u32);
     } else {
         // At most 20 digits: the highest part is below 10^4.
-        push_short(out, (high / E8) as u32);
-        push_eight(out, (high % E8) as u32);
+        push_short(out, (high / e8) as u32);
+        push_eight(out, (high % e8) as u32);
     }
-    push_eight(out, (v % E8) as u32);
+    push_eight(out, (v % e8) as u32);
 }
 
 const ASCII_ZEROS: u64 = 0x3030_3030_3030_3030;
