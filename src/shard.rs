@@ -445,10 +445,14 @@ impl Shards {
                 }
             }
         } else {
+            // The end of the capture: all that was merged goes before the run's last lines.
             self.write_swept(outs, &mut cursor, None, sink)?;
+            self.flush_pending(sink)?;
         }
-        self.flush_pending(sink)?;
+        // Otherwise merged output waits for a whole chunk, which the sink's buffer passes on
+        // without copying it; a live capture shows each batch at once.
         if live {
+            self.flush_pending(sink)?;
             sink.flush()?;
         }
         Ok(())
