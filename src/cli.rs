@@ -123,11 +123,18 @@ pub struct Args {
     #[arg(short = 'Z', long = "user", value_name = "USER")]
     pub user: Option<String>,
 
-    /// Most TCP flows tracked at once (and ended ones remembered); the least recently active
-    /// are evicted beyond it.
+    /// Most TCP flows tracked at once; the least recently active are evicted beyond it.
     #[arg(long = "max-flows", value_name = "N", default_value_t = 100_000,
           value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub max_flows: u64,
+
+    /// Most ended TCP conversations remembered, so that a later segment on the same addresses
+    /// and ports continues Wireshark's numbering and labels (about 250 bytes each); the
+    /// oldest are forgotten first.
+    #[arg(long = "max-ended-flows", value_name = "N",
+          default_value_t = crate::flow::table::DEFAULT_MAX_RETIRED as u64,
+          value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
+    pub max_ended_flows: u64,
 
     /// Worker threads dissecting flows (each flow stays on one); output is the same as with
     /// one, unless a cap (--max-flows, reassembly memory) is reached.
@@ -257,9 +264,7 @@ impl Args {
         };
         let mut engine = EngineConfig::default();
         engine.flows.max_flows = self.max_flows as usize;
-        // Ended conversations are remembered (to continue Wireshark's analysis of a later
-        // segment) within the same bound as live ones.
-        engine.flows.max_retired = self.max_flows as usize;
+        engine.flows.max_retired = self.max_ended_flows as usize;
         engine.flows.idle_timeout_ns = i128::from(self.idle_timeout) * 1_000_000_000;
         engine.emit_other_frames = matches!(output, Output::Human(h) if h.detail != Detail::Quiet);
         // Raw TLS evidence (chains, transcripts) is kept only for the checks `--ca` makes.
@@ -329,6 +334,24 @@ mod tests {
         assert_eq!(c.capture.count, Some(10));
         assert_eq!(c.capture.filter.as_deref(), Some("tcp port 15001"));
         assert!(matches!(c.output, Output::Json));
+    }
+
+    #[test]
+    fn live_and_ended_flows_have_their_own_caps() {
+        let c = parse(&["-r", "x.pcap"]).unwrap();
+        assert_eq!(c.engine.flows.max_flows, 100_000);
+        assert_eq!(c.engine.flows.max_retired, 32_768);
+        let c = parse(&[
+            "-r",
+            "x.pcap",
+            "--max-flows",
+            "10",
+            "--max-ended-flows",
+            "0",
+        ])
+        .unwrap();
+        assert_eq!(c.engine.flows.max_flows, 10);
+        assert_eq!(c.engine.flows.max_retired, 0);
     }
 
     #[test]

@@ -119,9 +119,10 @@ impl FlowKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
-    /// FIN in both directions, after the linger time.
+    /// FIN in both directions: at the next sweep once both are acknowledged, else after the
+    /// unclean linger time.
     Fin,
-    /// A RST, after the linger time.
+    /// A RST, after the unclean linger time.
     Rst,
     /// No packet for the idle timeout.
     Idle,

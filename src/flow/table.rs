@@ -1,9 +1,10 @@
 //! The flow table: flows by canonical key, small integer ids, client/server roles, and the
 //! bounds that keep memory flat whatever the traffic.
 //!
-//! A flow ends when both sides sent FIN or either sent RST, once no packet has arrived for the
-//! linger time (so the last ACK and stray retransmissions still count); or when it has been
-//! idle for the idle timeout; both measured in capture time, never the wall clock. A table at
+//! A flow ends at the first sweep (once a second of capture time) after both sides' FINs were
+//! acknowledged; after a RST or unacknowledged FINs, once no packet has arrived for the
+//! unclean linger time (peers retry, and retransmitted FINs still count); or when it has been
+//! idle for the idle timeout; all measured in capture time, never the wall clock. A table at
 //! its cap evicts the least recently active flows first and counts them. An ended flow's TCP
 //! analysis state is kept (within its own cap) so that a later segment on the same addresses
 //! and ports starts a new flow that continues Wireshark's conversation, as Wireshark, which
@@ -26,6 +27,10 @@ use super::tcp::{Connection, Segment};
 use super::{DirCounts, EndReason, FlowKey, FlowSummary, Handshake, LabelCounts};
 use crate::event::{Endpoint, FlowId, Timestamp};
 
+/// Ended conversations remembered by default: about 8 MiB of analysis state; seconds of
+/// history on a host opening ten thousand connections a second, hours on a quiet one.
+pub const DEFAULT_MAX_RETIRED: usize = 32_768;
+
 /// Bounds of the flow table, all in capture time.
 #[derive(Debug, Clone)]
 pub struct FlowTableConfig {
@@ -34,7 +39,10 @@ pub struct FlowTableConfig {
     /// A flow with no packet for this long ends.
     pub idle_timeout_ns: i128,
     /// A cleanly closed flow (FIN both ways, both acknowledged) is reported once quiet for
-    /// this long.
+    /// this long. Nothing is left to say after the last ACK, and a segment that still comes
+    /// (a stray retransmission) continues the conversation from its retired state, so the
+    /// default reports it at the next sweep: on a busy host lingering flows would otherwise
+    /// outnumber the open ones.
     pub linger_ns: i128,
     /// A flow closed by RST, or by FINs not all acknowledged, waits this long instead: peers
     /// retry (a retransmitted SYN after a RST is the same connection to Wireshark), and
@@ -53,9 +61,9 @@ impl Default for FlowTableConfig {
             max_flows: 100_000,
             // Zeek's tcp_inactivity_timeout.
             idle_timeout_ns: 300 * 1_000_000_000,
-            linger_ns: 2 * 1_000_000_000,
+            linger_ns: 0,
             unclean_linger_ns: 60 * 1_000_000_000,
-            max_retired: 100_000,
+            max_retired: DEFAULT_MAX_RETIRED,
         }
     }
 }
@@ -647,6 +655,53 @@ mod tests {
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].key.lo.port.min(ev[0].key.hi.port), 80);
         assert_eq!(ev[0].id, 0);
+    }
+
+    #[test]
+    fn a_cleanly_closed_flow_ends_at_the_next_sweep_a_half_closed_one_does_not() {
+        let mut t = table(10);
+        let (client, server) = (ep("10.0.0.1", 40000), ep("10.0.0.2", 443));
+        let syn = seg(TcpFlags::SYN, 99, 0);
+        let (k, d) = open(&mut t, client, server, &syn);
+        let fin = TcpFlags::FIN | TcpFlags::ACK;
+        let f = t.get_mut(&k).unwrap();
+        f.account(
+            d,
+            &Segment {
+                ack: 500,
+                ..seg(fin, 100, 1)
+            },
+            60,
+        );
+        f.account(
+            d ^ 1,
+            &Segment {
+                ack: 101,
+                ..seg(fin, 500, 1)
+            },
+            60,
+        );
+        assert!(
+            t.expire(Timestamp::new(1, 500_000_000)).is_empty(),
+            "the client's FIN is acknowledged, the server's not yet"
+        );
+        let f = t.get_mut(&k).unwrap();
+        f.account(
+            d,
+            &Segment {
+                ack: 501,
+                ..seg(TcpFlags::ACK, 101, 1)
+            },
+            60,
+        );
+        let out = t.expire(Timestamp::new(1, 500_000_000));
+        assert_eq!(out.len(), 1, "nothing is left to wait for");
+        assert_eq!(out[0].1, EndReason::Fin);
+        assert_eq!(
+            t.retired(),
+            1,
+            "a stray segment still continues the conversation"
+        );
     }
 
     #[test]
