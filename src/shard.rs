@@ -109,13 +109,25 @@ struct Output {
     stats: Option<StatsEvent>,
 }
 
+/// Bytes of buffers an output keeps for its next batch: several times a batch of packet
+/// events. A sweep that ends thousands of flows at once makes megabytes of events; that
+/// memory goes back once they are written, or each spare output would hold as much.
+const KEEP_BYTES: usize = 1 << 20;
+
 impl Output {
-    /// Empties the output for reuse, keeping its buffers.
+    /// Empties the output for reuse, keeping its buffers up to `KEEP_BYTES` each.
     fn clear(&mut self) {
         self.json.clear();
+        self.json.bytes.shrink_to(KEEP_BYTES);
+        if let Some(f) = self.json.fixups.as_mut() {
+            f.shrink_to(KEEP_BYTES / size_of::<(usize, u32)>());
+        }
         self.events.clear();
+        self.events.shrink_to(KEEP_BYTES / size_of::<Event>());
         self.runs.clear();
+        self.runs.shrink_to(KEEP_BYTES / size_of::<Run>());
         self.ends.clear();
+        self.ends.shrink_to(KEEP_BYTES / size_of::<u32>());
         self.batch = None;
         self.stats = None;
     }
