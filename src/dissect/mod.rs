@@ -11,6 +11,7 @@ use serde::{Serialize, Serializer};
 pub mod cert;
 pub mod fingerprint;
 pub mod hello;
+mod heuristics;
 pub mod memo;
 pub mod messages;
 pub mod names;
