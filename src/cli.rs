@@ -137,7 +137,7 @@ pub struct Args {
     pub max_ended_flows: u64,
 
     /// Worker threads dissecting flows (each flow stays on one); output is the same as with
-    /// one, unless a cap (--max-flows, reassembly memory) is reached.
+    /// one, unless a cap (--max-flows, --max-ended-flows, reassembly memory) is reached.
     #[arg(long = "threads", value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u64).range(1..=64))]
     pub threads: u64,
