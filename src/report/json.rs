@@ -55,14 +55,8 @@ fn write_record(b: &mut JsonBuf, r: &TlsRecord) {
     b.raw(",\"length\":");
     b.u32(u32::from(r.length));
     if let Some(m) = &r.messages {
-        b.raw(",\"messages\":[");
-        for (i, name) in m.iter().enumerate() {
-            if i > 0 {
-                b.byte(b',');
-            }
-            b.str(name);
-        }
-        b.byte(b']');
+        b.raw(",\"messages\":");
+        b.str_list(m);
     }
     if let Some(a) = &r.alert {
         b.raw(",\"alert\":{\"level\":");
@@ -157,14 +151,6 @@ pub fn write_packet(b: &mut JsonBuf, p: &PacketEvent) {
     b.raw("\"}");
 }
 
-/// Writes `v` as a JSON number or `null`.
-fn opt_u64(b: &mut JsonBuf, v: Option<u64>) {
-    match v {
-        Some(v) => b.u64(v),
-        None => b.raw("null"),
-    }
-}
-
 /// An endpoint as its quoted text (`ip:port`, `[ip]:port` for IPv6).
 fn endpoint(b: &mut JsonBuf, e: &crate::event::Endpoint) {
     b.byte(b'"');
@@ -239,16 +225,13 @@ pub fn write_flow(b: &mut JsonBuf, f: &FlowSummary) {
         rtt_ms,
     } = handshake;
     b.raw("],\"handshake\":{\"ack\":");
-    opt_u64(b, *ack);
+    b.opt_u64(*ack);
     b.raw(",\"rtt_ms\":");
-    match rtt_ms {
-        Some(v) => b.f64(*v),
-        None => b.raw("null"),
-    }
+    b.opt_f64(*rtt_ms);
     b.raw(",\"syn\":");
-    opt_u64(b, *syn);
+    b.opt_u64(*syn);
     b.raw(",\"syn_ack\":");
-    opt_u64(b, *syn_ack);
+    b.opt_u64(*syn_ack);
     b.raw("},\"history\":");
     b.str(history);
     b.raw(",\"reason\":\"");

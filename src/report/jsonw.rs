@@ -130,6 +130,51 @@ impl JsonBuf {
         self.bytes.push(b'"');
     }
 
+    /// `true` or `false`.
+    #[inline]
+    pub fn bool(&mut self, v: bool) {
+        self.raw(if v { "true" } else { "false" });
+    }
+
+    /// A quoted, escaped string, or `null`.
+    #[inline]
+    pub fn opt_str(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => self.str(s),
+            None => self.raw("null"),
+        }
+    }
+
+    /// A number, or `null`.
+    #[inline]
+    pub fn opt_u64(&mut self, v: Option<u64>) {
+        match v {
+            Some(v) => self.u64(v),
+            None => self.raw("null"),
+        }
+    }
+
+    /// A number (`null` when not finite, as `f64`), or `null`.
+    #[inline]
+    pub fn opt_f64(&mut self, v: Option<f64>) {
+        match v {
+            Some(v) => self.f64(v),
+            None => self.raw("null"),
+        }
+    }
+
+    /// An array of quoted, escaped strings.
+    pub fn str_list<S: AsRef<str>>(&mut self, items: &[S]) {
+        self.byte(b'[');
+        for (i, s) in items.iter().enumerate() {
+            if i > 0 {
+                self.byte(b',');
+            }
+            self.str(s.as_ref());
+        }
+        self.byte(b']');
+    }
+
     /// String contents, escaped, without quotes.
     #[inline]
     pub fn escaped(&mut self, s: &str) {
@@ -394,6 +439,28 @@ mod tests {
             let mut b = JsonBuf::new();
             b.str(&s);
             prop_assert_eq!(String::from_utf8(b.bytes).unwrap(), serde(&s));
+        }
+
+        #[test]
+        fn optional_values_and_lists_format_as_serde_json(
+            flag in any::<bool>(),
+            s in proptest::option::of(any::<String>()),
+            n in proptest::option::of(any::<u64>()),
+            f in proptest::option::of(any::<u64>().prop_map(f64::from_bits)),
+            list in prop::collection::vec(any::<String>(), 0..4),
+        ) {
+            let mut b = JsonBuf::new();
+            b.bool(flag);
+            b.byte(b',');
+            b.opt_str(s.as_deref());
+            b.byte(b',');
+            b.opt_u64(n);
+            b.byte(b',');
+            b.opt_f64(f);
+            b.byte(b',');
+            b.str_list(&list);
+            let reference = [serde(flag), serde(&s), serde(n), serde(f), serde(&list)].join(",");
+            prop_assert_eq!(String::from_utf8(b.bytes).unwrap(), reference);
         }
 
         #[test]

@@ -2,7 +2,7 @@
 //! CertificateRequest and CertificateVerify, application data counts. Keys in byte order, as
 //! in `super`, whose tests cover these writers too.
 
-use super::{Shared, bool, size, str_list, u8_list};
+use super::{Shared, size, u8_list};
 use crate::dissect::messages::{
     CertificateRequest, CertificateVerify, ClientKeyExchange, NewSessionTicket, ServerKeyExchange,
 };
@@ -42,7 +42,7 @@ pub(super) fn handshake_details(b: &mut JsonBuf, shared: &mut Shared, d: &Handsh
         write_certificate_verify(b, v);
     }
     b.raw(",\"client_certificate_requested\":");
-    bool(b, *client_certificate_requested);
+    b.bool(*client_certificate_requested);
     if let Some(h) = client_hello {
         b.raw(",\"client_hello\":");
         let ClientHelloInfo { session_id, offer } = h;
@@ -125,11 +125,11 @@ fn write_certificate_request(b: &mut JsonBuf, r: &CertificateRequest) {
         certificate_authorities,
     } = r;
     b.raw("{\"certificate_authorities\":");
-    str_list(b, certificate_authorities);
+    b.str_list(certificate_authorities);
     b.raw(",\"certificate_types\":");
-    str_list(b, certificate_types);
+    b.str_list(certificate_types);
     b.raw(",\"signature_algorithms\":");
-    str_list(b, signature_algorithms);
+    b.str_list(signature_algorithms);
     b.byte(b'}');
 }
 
@@ -174,19 +174,19 @@ fn write_client_hello(
         grease,
     } = offer;
     b.raw("{\"alpn\":");
-    str_list(b, alpn);
+    b.str_list(alpn);
     b.raw(",\"cipher_suites\":");
-    str_list(b, cipher_suites);
+    b.str_list(cipher_suites);
     b.raw(",\"compression_methods\":");
     u8_list(b, compression_methods);
     b.raw(",\"ec_point_formats\":");
     u8_list(b, ec_point_formats);
     b.raw(",\"extensions\":");
-    str_list(b, extensions);
+    b.str_list(extensions);
     b.raw(",\"grease\":");
-    bool(b, *grease);
+    b.bool(*grease);
     b.raw(",\"key_share\":");
-    str_list(b, key_share);
+    b.str_list(key_share);
     b.raw(",\"session_id\":");
     let split = b.bytes.len();
     if let Some(id) = session_id {
@@ -197,13 +197,13 @@ fn write_client_hello(
         size(b, *n);
     }
     b.raw(",\"signature_algorithms\":");
-    str_list(b, signature_algorithms);
+    b.str_list(signature_algorithms);
     b.raw(",\"sslv2_format\":");
-    bool(b, *sslv2_format);
+    b.bool(*sslv2_format);
     b.raw(",\"supported_groups\":");
-    str_list(b, supported_groups);
+    b.str_list(supported_groups);
     b.raw(",\"supported_versions\":");
-    str_list(b, supported_versions);
+    b.str_list(supported_versions);
     b.raw(",\"version\":");
     b.str(version);
     b.byte(b'}');
@@ -225,9 +225,9 @@ fn write_server_hello(b: &mut JsonBuf, h: &ServerHelloInfo) {
     b.raw(",\"compression_method\":");
     b.u32(u32::from(*compression_method));
     b.raw(",\"extensions\":");
-    str_list(b, extensions);
+    b.str_list(extensions);
     b.raw(",\"hello_retry_request\":");
-    bool(b, *hello_retry_request);
+    b.bool(*hello_retry_request);
     if let Some(k) = key_share {
         b.raw(",\"key_share\":");
         b.str(k);

@@ -125,46 +125,43 @@ pub fn write_handshake(b: &mut JsonBuf, shared: &mut Shared, t: &TlsSession) {
         None => b.raw("null"),
     }
     b.raw(",\"alpn\":");
-    opt_str(b, alpn.as_deref());
+    b.opt_str(alpn.as_deref());
     b.raw(",\"cipher_suite\":");
-    opt_str(b, cipher_suite.as_deref());
+    b.opt_str(cipher_suite.as_deref());
     b.raw(",\"cipher_suite_id\":");
-    match cipher_suite_id {
-        Some(id) => b.u32(u32::from(*id)),
-        None => b.raw("null"),
-    }
+    b.opt_u64(cipher_suite_id.map(u64::from));
     b.raw(",\"client\":");
     b.str(client);
     b.raw(",\"client_certs\":");
     certs(b, &mut shared.certs, client_certs);
     b.raw(",\"client_messages\":");
-    str_list(b, client_messages);
+    b.str_list(client_messages);
     if let Some(d) = details {
         b.raw(",\"details\":");
         handshake_details(b, shared, d);
     }
     b.raw(",\"established\":");
-    bool(b, *established);
+    b.bool(*established);
     b.raw(",\"flow\":");
     b.flow_id(*flow);
     b.raw(",\"ja3\":");
-    opt_str(b, ja3.as_deref());
+    b.opt_str(ja3.as_deref());
     b.raw(",\"ja3s\":");
-    opt_str(b, ja3s.as_deref());
+    b.opt_str(ja3s.as_deref());
     b.raw(",\"ja4\":");
-    opt_str(b, ja4.as_deref());
+    b.opt_str(ja4.as_deref());
     b.raw(",\"mutual\":");
-    bool(b, *mutual);
+    b.bool(*mutual);
     b.raw(",\"resumed\":");
-    bool(b, *resumed);
+    b.bool(*resumed);
     b.raw(",\"server\":");
     b.str(server);
     b.raw(",\"server_certs\":");
     certs(b, &mut shared.certs, server_certs);
     b.raw(",\"server_messages\":");
-    str_list(b, server_messages);
+    b.str_list(server_messages);
     b.raw(",\"sni\":");
-    opt_str(b, sni.as_deref());
+    b.opt_str(sni.as_deref());
     b.raw(",\"timing\":");
     write_timing(b, timing);
     if let Some(v) = verdict {
@@ -172,43 +169,13 @@ pub fn write_handshake(b: &mut JsonBuf, shared: &mut Shared, t: &TlsSession) {
         write_verdict(b, v);
     }
     b.raw(",\"version\":");
-    opt_str(b, version.as_deref());
+    b.opt_str(version.as_deref());
     b.byte(b'}');
-}
-
-fn bool(b: &mut JsonBuf, v: bool) {
-    b.raw(if v { "true" } else { "false" });
-}
-
-fn opt_str(b: &mut JsonBuf, s: Option<&str>) {
-    match s {
-        Some(s) => b.str(s),
-        None => b.raw("null"),
-    }
-}
-
-fn opt_f64(b: &mut JsonBuf, v: Option<f64>) {
-    match v {
-        Some(v) => b.f64(v),
-        None => b.raw("null"),
-    }
 }
 
 /// A `usize` as serde writes it (as a `u64`).
 fn size(b: &mut JsonBuf, v: usize) {
     b.u64(v as u64);
-}
-
-/// An array of strings.
-fn str_list<S: AsRef<str>>(b: &mut JsonBuf, items: &[S]) {
-    b.byte(b'[');
-    for (i, s) in items.iter().enumerate() {
-        if i > 0 {
-            b.byte(b',');
-        }
-        b.str(s.as_ref());
-    }
-    b.byte(b']');
 }
 
 /// An array of small numbers.
@@ -231,13 +198,13 @@ fn session_alert(b: &mut JsonBuf, a: &SessionAlert) {
         from,
     } = a;
     b.raw("{\"description\":");
-    opt_str(b, description.as_deref());
+    b.opt_str(description.as_deref());
     b.raw(",\"encrypted\":");
-    bool(b, *encrypted);
+    b.bool(*encrypted);
     b.raw(",\"from\":");
     b.str(from);
     b.raw(",\"level\":");
-    opt_str(b, level.as_deref());
+    b.opt_str(level.as_deref());
     b.byte(b'}');
 }
 
@@ -287,7 +254,7 @@ fn cert(b: &mut JsonBuf, c: &CertSummary) {
     b.raw(",\"not_before\":");
     b.str(not_before);
     b.raw(",\"san\":");
-    str_list(b, san);
+    b.str_list(san);
     b.raw(",\"serial\":");
     b.str(serial);
     b.raw(",\"sha256\":");
@@ -310,19 +277,19 @@ fn write_timing(b: &mut JsonBuf, t: &Timing) {
         alert,
     } = t;
     b.raw("{\"alert\":");
-    opt_f64(b, *alert);
+    b.opt_f64(*alert);
     b.raw(",\"client_finished\":");
-    opt_f64(b, *client_finished);
+    b.opt_f64(*client_finished);
     b.raw(",\"client_hello\":");
-    opt_f64(b, *client_hello);
+    b.opt_f64(*client_hello);
     b.raw(",\"first_application_data\":");
-    opt_f64(b, *first_application_data);
+    b.opt_f64(*first_application_data);
     b.raw(",\"server_done\":");
-    opt_f64(b, *server_done);
+    b.opt_f64(*server_done);
     b.raw(",\"server_finished\":");
-    opt_f64(b, *server_finished);
+    b.opt_f64(*server_finished);
     b.raw(",\"server_hello\":");
-    opt_f64(b, *server_hello);
+    b.opt_f64(*server_hello);
     b.byte(b'}');
 }
 
@@ -333,7 +300,7 @@ fn write_verdict(b: &mut JsonBuf, v: &Verdict) {
         cause,
     } = v;
     b.raw("{\"cause\":");
-    opt_str(b, cause.as_deref());
+    b.opt_str(cause.as_deref());
     b.raw(",\"checks\":[");
     for (i, c) in checks.iter().enumerate() {
         if i > 0 {
@@ -345,11 +312,11 @@ fn write_verdict(b: &mut JsonBuf, v: &Verdict) {
         b.raw(",\"name\":");
         b.str(name);
         b.raw(",\"pass\":");
-        bool(b, *pass);
+        b.bool(*pass);
         b.byte(b'}');
     }
     b.raw("],\"pass\":");
-    bool(b, *pass);
+    b.bool(*pass);
     b.byte(b'}');
 }
 
