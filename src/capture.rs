@@ -32,13 +32,13 @@ use crate::engine::Frame;
 use crate::event::Timestamp;
 
 /// Frames per batch sent to the pipeline.
-pub const BATCH_FRAMES: usize = 256;
+pub const BATCH_FRAMES: usize = 1024;
 /// A batch is also sent once it holds this many bytes, bounding the queue's memory.
-pub const BATCH_BYTES: usize = 128 * 1024;
+pub const BATCH_BYTES: usize = 512 * 1024;
 /// Batches the channel holds before a live capture starts dropping: with the kernel's
 /// buffer behind it, enough for the pipeline's longest pauses (a flow sweep, a burst of
 /// handshakes), and at most a few MiB.
-pub const QUEUE_BATCHES: usize = 32;
+pub const QUEUE_BATCHES: usize = 8;
 /// A batch buffer that grew past this (frames of up to 256 KiB) is released, not recycled.
 const MAX_RECYCLED_BYTES: usize = 2 * BATCH_BYTES;
 /// How long a quiet live capture waits before checking whether it should stop.
