@@ -14,7 +14,7 @@ use crate::dissect::session::SessionBuilder;
 use crate::dissect::tls::{self, Ctx, FrameDissector, FrameTls, TlsConversation};
 use crate::dissect::verify::Verifier;
 use crate::event::{
-    AppInfo, Endpoint, Event, MalformedEvent, OtherFrameEvent, PacketEvent, StatsEvent, TcpOpt,
+    AppInfo, Endpoint, Event, MalformedEvent, OtherFrameEvent, PacketEvent, StatsEvent, TcpOptions,
     TcpSummary, Timestamp, TlsInfo,
 };
 use crate::flow::pdu::{self, Desegmenter};
@@ -282,7 +282,7 @@ impl Engine {
             port: p.dport,
         };
         let (key, dir) = FlowKey::new(src, dst);
-        let mut options = p.parsed_options();
+        let options = p.parsed_options();
         let seg = Segment {
             frame: frame.number,
             ts: frame.ts,
@@ -345,12 +345,7 @@ impl Engine {
         flow.labels.add(result.analysis);
 
         // SACK edges are shown relative to the peer's base sequence number.
-        let peer_base = flow.tcp.dirs[dir ^ 1].base_seq.unwrap_or(0);
-        for o in options.iter_mut() {
-            if let TcpOpt::Sack(l, r) = o {
-                *o = TcpOpt::Sack(l.wrapping_sub(peer_base), r.wrapping_sub(peer_base));
-            }
-        }
+        let sack_base = flow.tcp.dirs[dir ^ 1].base_seq.unwrap_or(0);
 
         // Stream reassembly for the session dissectors. Once the global budget is spent,
         // a direction that needs to buffer is abandoned rather than allowed to grow.
@@ -505,7 +500,7 @@ impl Engine {
                 payload_len: p.payload_len,
                 analysis: result.analysis,
                 dup_ack: result.dup_ack,
-                options,
+                options: TcpOptions::new(p.options, sack_base),
                 header_truncated: p.header_truncated,
                 problem: p.problem,
                 header_len: p.header_len,

@@ -155,6 +155,52 @@ pub enum TcpOpt {
 /// (kind + length each), and no-ops are not kept.
 pub const MAX_TCP_OPTS: usize = 20;
 
+/// A segment's TCP option bytes as sent (at most 40), parsed when read: every packet event
+/// carries them, and 41 bytes move through the pipeline more cheaply than the parsed list.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpOptions {
+    raw: [u8; 40],
+    len: u8,
+    /// SACK edges are shown relative to this (the peer's initial sequence number).
+    sack_base: u32,
+}
+
+impl Default for TcpOptions {
+    fn default() -> Self {
+        TcpOptions {
+            raw: [0; 40],
+            len: 0,
+            sack_base: 0,
+        }
+    }
+}
+
+impl TcpOptions {
+    /// The options in `raw` (past 40 bytes, which a TCP header cannot hold, ignored), with SACK
+    /// edges to be shown relative to `sack_base`.
+    pub fn new(raw: &[u8], sack_base: u32) -> Self {
+        let mut o = TcpOptions {
+            sack_base,
+            ..TcpOptions::default()
+        };
+        let n = raw.len().min(o.raw.len());
+        o.raw[..n].copy_from_slice(&raw[..n]);
+        o.len = n as u8;
+        o
+    }
+
+    /// The options in order, as `decode::parse_options` reads them, SACK edges made relative.
+    pub fn iter(&self) -> impl Iterator<Item = TcpOpt> + use<> {
+        let base = self.sack_base;
+        crate::decode::parse_options(&self.raw[..usize::from(self.len)])
+            .into_iter()
+            .map(move |o| match o {
+                TcpOpt::Sack(l, r) => TcpOpt::Sack(l.wrapping_sub(base), r.wrapping_sub(base)),
+                o => o,
+            })
+    }
+}
+
 /// What capd knows of the TCP header of one segment, with sequence numbers made relative.
 #[derive(Debug, Clone, Default)]
 pub struct TcpSummary {
@@ -174,7 +220,7 @@ pub struct TcpSummary {
     pub analysis: Analysis,
     /// For a duplicate ACK: the frame of the ACK it repeats and its running count.
     pub dup_ack: Option<DupAck>,
-    pub options: arrayvec::ArrayVec<TcpOpt, MAX_TCP_OPTS>,
+    pub options: TcpOptions,
     /// The header or its options were cut by the snapshot length.
     pub header_truncated: bool,
     /// The header's length field is wrong (the frame also counts as malformed).

@@ -221,8 +221,8 @@ fn write_tcp_line(p: &PacketEvent, w: &mut impl InfoOut) {
     }
     w.lit(" Len=");
     w.num(u64::from(t.payload_len));
-    for o in &t.options {
-        match *o {
+    for o in t.options.iter() {
+        match o {
             TcpOpt::Mss(v) => {
                 w.lit(" MSS=");
                 w.num(u64::from(v));
@@ -317,7 +317,7 @@ pub fn write_info(p: &PacketEvent, w: &mut impl InfoOut) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{DupAck, TcpSummary, Timestamp};
+    use crate::event::{DupAck, TcpOptions, TcpSummary, Timestamp};
 
     fn packet(flags: u16) -> PacketEvent {
         PacketEvent {
@@ -345,12 +345,13 @@ mod tests {
     #[test]
     fn syn_line_matches_wireshark() {
         let mut p = packet(TcpFlags::SYN);
-        p.tcp.options.extend([
-            TcpOpt::Mss(1460),
-            TcpOpt::WindowScale(4),
-            TcpOpt::Timestamps(455452086, 0),
-            TcpOpt::SackPermitted,
-        ]);
+        // MSS 1460, WS 4, timestamps 455452086/0, SACK permitted.
+        p.tcp.options = TcpOptions::new(
+            &[
+                2, 4, 0x05, 0xb4, 3, 3, 4, 8, 10, 0x1b, 0x25, 0xa5, 0xb6, 0, 0, 0, 0, 4, 2,
+            ],
+            0,
+        );
         assert_eq!(
             Info(&p).to_string(),
             "56981 \u{2192} 443 [SYN] Seq=0 Win=65535 Len=0 MSS=1460 WS=16 TSval=455452086 TSecr=0 SACK_PERM"
@@ -365,9 +366,13 @@ mod tests {
         p.tcp.win = 42880;
         p.tcp.analysis.insert(Label::DuplicateAck);
         p.tcp.dup_ack = Some(DupAck { frame: 19, num: 1 });
-        p.tcp
-            .options
-            .extend([TcpOpt::Timestamps(1, 2), TcpOpt::Sack(421, 422)]);
+        // Timestamps 1/2 (after two no-ops), one SACK block 1421-1422 shown relative to 1000.
+        p.tcp.options = TcpOptions::new(
+            &[
+                1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 5, 10, 0, 0, 0x05, 0x8d, 0, 0, 0x05, 0x8e,
+            ],
+            1000,
+        );
         assert_eq!(
             Info(&p).to_string(),
             "[TCP Dup ACK 19#1] 56981 \u{2192} 443 [ACK] Seq=4675 Ack=368 Win=42880 Len=0 TSval=1 TSecr=2 SLE=421 SRE=422"

@@ -311,7 +311,7 @@ mod tests {
     use super::*;
     use crate::dissect::{AlertInfo, ContentType, Version};
     use crate::event::{
-        AppInfo, DupAck, StatsEvent, TcpFlags, TcpOpt, TcpSummary, Timestamp, TlsInfo,
+        AppInfo, DupAck, StatsEvent, TcpFlags, TcpOptions, TcpSummary, Timestamp, TlsInfo,
     };
     use crate::flow::{Analysis, Label};
     use proptest::prelude::*;
@@ -429,7 +429,8 @@ mod tests {
             nums in any::<(u32, u32, u32, u32, u32, u32)>(),
             labels in any::<u16>(),
             dup in prop::option::of(any::<(u64, u32)>()),
-            opts in prop::collection::vec(any::<(u8, u32, u32)>(), 0..5),
+            opts in prop::collection::vec(any::<(u8, u32, u32)>(), 0..6),
+            sack_base in any::<u32>(),
             tls in prop::collection::vec(record(), 0..3),
             app in app(),
             gtp in any::<bool>(),
@@ -445,17 +446,22 @@ mod tests {
                 .filter(|(i, _)| labels & (1 << i) != 0)
                 .map(|(_, l)| *l)
                 .collect();
-            let mut options = arrayvec::ArrayVec::new();
+            // Options as sent: each kind capd reads, an unknown one, a no-op, and (past 40
+            // bytes) a list the header could not hold, cut.
+            let mut raw = Vec::new();
             for (k, x, y) in opts {
-                options.push(match k % 6 {
-                    0 => TcpOpt::Mss(x as u16),
-                    1 => TcpOpt::WindowScale(k),
-                    2 => TcpOpt::SackPermitted,
-                    3 => TcpOpt::Sack(x, y),
-                    4 => TcpOpt::Timestamps(x, y),
-                    _ => TcpOpt::Other(k),
-                });
+                let (x, y) = (x.to_be_bytes(), y.to_be_bytes());
+                match k % 7 {
+                    0 => raw.extend([2, 4, x[2], x[3]]),
+                    1 => raw.extend([3, 3, k]),
+                    2 => raw.extend([4, 2]),
+                    3 => raw.extend([5, 10].into_iter().chain(x).chain(y)),
+                    4 => raw.extend([8, 10].into_iter().chain(x).chain(y)),
+                    5 => raw.extend([k | 0x10, 2]),
+                    _ => raw.push(1),
+                }
             }
+            let options = TcpOptions::new(&raw, sack_base);
             PacketEvent {
                 frame,
                 ts: Timestamp::new(secs, nanos),
