@@ -22,6 +22,7 @@ use crate::flow::reassembly::{Abandoned, Chunk, Stream};
 use crate::flow::table::Flow;
 use crate::flow::tcp::{Segment, SegmentAnalysis};
 use crate::flow::{EndReason, FlowKey, FlowSummary, FlowTable, FlowTableConfig, Label};
+use crate::report::jsonw;
 
 /// One captured frame, borrowed.
 #[derive(Debug, Clone, Copy)]
@@ -411,8 +412,8 @@ impl Engine {
         {
             let mut session = SessionBuilder::new(
                 flow_id,
-                flow.client().to_string(),
-                flow.server().to_string(),
+                jsonw::endpoint_string(&flow.client()),
+                jsonw::endpoint_string(&flow.server()),
                 flow.syn_time,
             );
             if !self.config.evidence {

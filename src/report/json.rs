@@ -154,15 +154,7 @@ pub fn write_packet(b: &mut JsonBuf, p: &PacketEvent) {
 /// An endpoint as its quoted text (`ip:port`, `[ip]:port` for IPv6).
 fn endpoint(b: &mut JsonBuf, e: &crate::event::Endpoint) {
     b.byte(b'"');
-    if e.ip.is_ipv6() {
-        b.byte(b'[');
-        b.ip_text(&e.ip);
-        b.byte(b']');
-    } else {
-        b.ip_text(&e.ip);
-    }
-    b.byte(b':');
-    b.u32(u32::from(e.port));
+    b.endpoint_text(e);
     b.byte(b'"');
 }
 

@@ -13,6 +13,8 @@
 
 use std::net::IpAddr;
 
+use crate::event::Endpoint;
+
 /// serde_json's escape classes for bytes below 0x80: 0 = as it is, otherwise the escape
 /// letter (`u` for `\u00XX`).
 static ESCAPE: [u8; 128] = {
@@ -242,6 +244,20 @@ impl JsonBuf {
         }
     }
 
+    /// An endpoint's text as `SocketAddr`'s `Display` writes it (`ip:port`, `[ip]:port` for
+    /// IPv6), unquoted.
+    pub fn endpoint_text(&mut self, e: &Endpoint) {
+        if e.ip.is_ipv6() {
+            self.byte(b'[');
+            self.ip_text(&e.ip);
+            self.byte(b']');
+        } else {
+            self.ip_text(&e.ip);
+        }
+        self.byte(b':');
+        self.u32(u32::from(e.port));
+    }
+
     /// RFC 5952 text, as `Ipv6Addr`'s `Display` writes it: `::ffff:a.b.c.d` for IPv4-mapped
     /// addresses, otherwise lowercase groups without leading zeros and the first longest run
     /// of two or more zero groups as `::`.
@@ -310,6 +326,15 @@ impl JsonBuf {
             Some(f) => f.push((self.bytes.len(), id)),
         }
     }
+}
+
+/// An endpoint's text (`Endpoint`'s `Display`, without `core::fmt`'s cost: sessions are
+/// named by their endpoints thousands of times a second).
+pub fn endpoint_string(e: &Endpoint) -> String {
+    let mut b = JsonBuf::new();
+    b.endpoint_text(e);
+    // Digits, dots, colons, brackets and hex letters only.
+    String::from_utf8(b.bytes).unwrap_or_default()
 }
 
 /// Where the first byte of `b` that JSON must escape is, if any; eight bytes at a time.
@@ -472,6 +497,19 @@ mod tests {
         }
 
         #[test]
+        fn integers_format_as_serde_json_does(v in any::<u64>(), digits in 0u32..20) {
+            // Every length of number, and each power of ten and its neighbours.
+            let p = 10u64.pow(digits);
+            for v in [v, v >> (digits * 3), p - 1, p, p + 1] {
+                let mut b = JsonBuf::new();
+                b.u64(v);
+                b.byte(b' ');
+                b.u32(v as u32);
+                prop_assert_eq!(String::from_utf8(b.bytes).unwrap(), format!("{} {}", serde(v), serde(v as u32)));
+            }
+        }
+
+        #[test]
         fn addresses_format_as_serde_does(v4 in any::<[u8; 4]>(), v6 in any::<[u16; 8]>(), zeros in 0usize..8) {
             let mut seg = v6;
             for s in seg.iter_mut().take(zeros) {
@@ -483,6 +521,8 @@ mod tests {
                 let mut b = JsonBuf::new();
                 b.ip(&ip);
                 prop_assert_eq!(String::from_utf8(b.bytes).unwrap(), serde(ip));
+                let e = Endpoint { ip, port: v6[0] };
+                prop_assert_eq!(endpoint_string(&e), e.to_string());
             }
         }
     }
