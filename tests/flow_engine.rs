@@ -286,7 +286,8 @@ fn a_new_syn_on_a_closed_four_tuple_starts_a_new_flow_with_reused_ports() {
     n.c(1, FIN | ACK, C + 1, S + 1, b"");
     n.s(1, FIN | ACK, S + 1, C + 2, b"");
     n.c(1, ACK, C + 2, S + 2, b"");
-    n.c(500, SYN, 77_000, 0, b"");
+    // Before the next sweep (every 100 ms of capture time) the old flow is still open.
+    n.c(50, SYN, 77_000, 0, b"");
     n.s(1, SYN | ACK, 99_000, 77_001, b"");
     assert_eq!(n.labels(7), ["reused_ports"]);
     assert_eq!(n.rel(7), (0, 0));
