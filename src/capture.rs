@@ -34,7 +34,7 @@ use crate::event::Timestamp;
 /// Frames per batch sent to the pipeline.
 pub const BATCH_FRAMES: usize = 1024;
 /// A batch is also sent once it holds this many bytes, bounding the queue's memory.
-pub const BATCH_BYTES: usize = 512 * 1024;
+pub const BATCH_BYTES: usize = 256 * 1024;
 /// Batches the channel holds before a live capture starts dropping: with the kernel's
 /// buffer behind it, enough for the pipeline's longest pauses (a flow sweep, a burst of
 /// handshakes), and at most a few MiB.
