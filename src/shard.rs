@@ -67,7 +67,7 @@ pub fn worker_of(f: &Frame<'_>, n: usize) -> usize {
 /// A batch with each frame's worker.
 struct Dispatched {
     batch: Batch,
-    workers: Vec<u8>,
+    workers: Arc<[u8]>,
 }
 
 enum ToWorker {
@@ -103,8 +103,9 @@ struct Output {
     runs: Vec<Run>,
     /// Worker flow numbers of the flows that ended, referenced by runs.
     ends: Vec<u32>,
-    /// The batch, handed back for recycling.
-    batch: Option<Arc<Dispatched>>,
+    /// Each frame's worker, for a batch's output (`None` at the end of the capture). The
+    /// frames themselves went back to the capture thread as soon as every worker was done.
+    batch: Option<Arc<[u8]>>,
     /// At the end: the worker's counters.
     stats: Option<StatsEvent>,
 }
@@ -114,7 +115,16 @@ struct Output {
 /// memory goes back once they are written, or each spare output would hold as much.
 const KEEP_BYTES: usize = 1 << 20;
 
+/// Output a worker formats of the flows still open at the end of a capture before it hands
+/// it over: they are thousands, and formatting all of them first would hold tens of MiB.
+const PIECE_BYTES: usize = 1 << 20;
+
 impl Output {
+    /// Bytes the output holds, about.
+    fn size(&self) -> usize {
+        self.json.bytes.len() + self.events.len() * size_of::<Event>()
+    }
+
     /// Empties the output for reuse, keeping its buffers up to `KEEP_BYTES` each.
     fn clear(&mut self) {
         self.json.clear();
@@ -158,7 +168,9 @@ struct Worker {
 
 impl Worker {
     /// Takes the engine's queued events as one run (or, for a sweep, one run per ended flow).
-    fn take(&mut self, out: &mut Output, place: Place) -> io::Result<()> {
+    /// At the end of the capture it stops after a flow once `out` holds `PIECE_BYTES`:
+    /// `Ok(false)` says events remain.
+    fn take(&mut self, out: &mut Output, place: Place) -> io::Result<bool> {
         let sweep = !matches!(place, Place::Frame { .. });
         let mut start = self.mark(out);
         while let Some(ev) = self.engine.poll_event() {
@@ -182,12 +194,15 @@ impl Worker {
                 };
                 self.close(out, place, start);
                 start = self.mark(out);
+                if matches!(place, Place::Final { .. }) && out.size() >= PIECE_BYTES {
+                    return Ok(false);
+                }
             }
         }
         if !sweep {
             self.close(out, place, start);
         }
-        Ok(())
+        Ok(true)
     }
 
     fn mark(&self, out: &Output) -> (usize, usize, usize) {
@@ -236,25 +251,45 @@ fn work(
     rx: Receiver<ToWorker>,
     tx: Sender<io::Result<Output>>,
     spent: Receiver<Output>,
+    recycle: Sender<Batch>,
 ) {
+    // Buffers come back from the merger: fresh ones would cost page faults every batch.
+    let fresh = |json: bool| match spent.try_recv() {
+        Ok(mut o) => {
+            o.clear();
+            o
+        }
+        Err(_) => Output::new(json),
+    };
     for msg in rx {
-        // Buffers come back from the merger: fresh ones would cost page faults every batch.
-        let mut out = match spent.try_recv() {
-            Ok(mut o) => {
-                o.clear();
-                o
-            }
-            Err(_) => Output::new(w.json),
-        };
+        let mut out = fresh(w.json);
         let result = match msg {
             ToWorker::Batch(d) => {
                 let r = w.batch(&d, &mut out);
-                out.batch = Some(d);
+                out.batch = Some(d.workers.clone());
+                // The last worker done with the frames hands the buffer back.
+                if let Ok(d) = Arc::try_unwrap(d) {
+                    let mut b = d.batch;
+                    b.clear();
+                    let _ = recycle.try_send(b);
+                }
                 r
             }
             ToWorker::Finish => {
                 w.engine.finish();
-                let r = w.take(&mut out, Place::Final { flow: 0 });
+                // The flows still open go over in pieces, the last one with the counters.
+                let r = loop {
+                    match w.take(&mut out, Place::Final { flow: 0 }) {
+                        Ok(false) => {
+                            let piece = std::mem::replace(&mut out, fresh(w.json));
+                            if tx.send(Ok(piece)).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(true) => break Ok(()),
+                        Err(e) => break Err(e),
+                    }
+                };
                 out.stats = Some(w.engine.stats());
                 r
             }
@@ -273,7 +308,6 @@ pub struct Shards {
     outputs: Vec<Receiver<io::Result<Output>>>,
     /// Where each worker's spent outputs go back to it.
     spent: Vec<Sender<Output>>,
-    recycle: Sender<Batch>,
     /// Run-wide flow id of each worker's live flows.
     ids: Vec<HashMap<u32, u32, FxBuildHasher>>,
     next_id: u32,
@@ -312,6 +346,7 @@ impl Shards {
             let (tx, rx) = bounded::<ToWorker>(DEPTH);
             let (otx, orx) = bounded::<io::Result<Output>>(DEPTH);
             let (stx, srx) = bounded::<Output>(DEPTH);
+            let recycle = recycle.clone();
             let w = Worker {
                 me: me as u8,
                 engine: Engine::new(config.clone()),
@@ -320,7 +355,7 @@ impl Shards {
             };
             let h = std::thread::Builder::new()
                 .name(format!("capd-worker-{me}"))
-                .spawn(move || work(w, rx, otx, srx))
+                .spawn(move || work(w, rx, otx, srx, recycle))
                 .context("starting a worker thread")?;
             to_workers.push(tx);
             workers.push(h);
@@ -349,7 +384,6 @@ impl Shards {
             workers,
             outputs,
             spent,
-            recycle,
             ids: (0..n).map(|_| HashMap::default()).collect(),
             next_id: 0,
             pending: Vec::new(),
@@ -375,8 +409,13 @@ impl Shards {
                     Err(_) => anyhow::bail!("a worker thread stopped unexpectedly"),
                 }
             }
-            let last = outs.iter().any(|o| o.stats.is_some());
-            let result = self.write(&mut outs, sink, live);
+            // Outputs without a batch are the end of the capture.
+            let last = outs.iter().all(|o| o.batch.is_none());
+            let result = if last {
+                self.write_final(&mut outs, sink)
+            } else {
+                self.write(&mut outs, sink, live)
+            };
             match result {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
@@ -392,7 +431,6 @@ impl Shards {
                 }
                 break;
             }
-            self.recycle_batch(&mut outs);
             for (o, tx) in outs.into_iter().zip(&self.spent) {
                 let _ = tx.try_send(o);
             }
@@ -415,31 +453,20 @@ impl Shards {
         Ok(Ended { closed, stats })
     }
 
-    fn recycle_batch(&self, outs: &mut [Output]) {
-        let arcs: Vec<Arc<Dispatched>> = outs.iter_mut().filter_map(|o| o.batch.take()).collect();
-        for a in arcs {
-            if let Ok(d) = Arc::try_unwrap(a) {
-                let mut b = d.batch;
-                b.clear();
-                let _ = self.recycle.try_send(b);
-            }
-        }
-    }
-
-    /// Writes one batch's (or the end's) output from every worker in frame order.
+    /// Writes one batch's output from every worker in frame order.
     fn write(&mut self, outs: &mut [Output], sink: &mut dyn Sink, live: bool) -> io::Result<()> {
         let frames = outs
             .iter()
-            .find_map(|o| o.batch.as_ref())
-            .map(|d| (d.batch.len(), d.clone()));
+            .find_map(|o| o.batch.clone())
+            .map(|workers| (workers.len(), workers));
         let mut cursor = vec![0usize; outs.len()];
         if let Some((n, d)) = frames {
             for pos in 0..=n {
-                self.write_swept(outs, &mut cursor, Some(pos), sink)?;
+                self.write_swept(outs, &mut cursor, pos, sink)?;
                 if pos == n {
                     break;
                 }
-                let w = usize::from(d.workers.get(pos).copied().unwrap_or(0));
+                let w = usize::from(d.get(pos).copied().unwrap_or(0));
                 let Some(o) = outs.get(w) else { continue };
                 if let Some(run) = o.runs.get(cursor[w]).copied()
                     && matches!(run.place, Place::Frame { idx, .. } if idx == pos)
@@ -456,10 +483,6 @@ impl Shards {
                     self.write_run(outs, w, run, sink)?;
                 }
             }
-        } else {
-            // The end of the capture: all that was merged goes before the run's last lines.
-            self.write_swept(outs, &mut cursor, None, sink)?;
-            self.flush_pending(sink)?;
         }
         // Otherwise merged output waits for a whole chunk, which the sink's buffer passes on
         // without copying it; a live capture shows each batch at once.
@@ -470,21 +493,55 @@ impl Shards {
         Ok(())
     }
 
-    /// Writes the runs of flows ended by the sweep before frame `pos` (or at the end, for
-    /// `None`), from all workers, ordered by run-wide flow id as one engine orders them.
+    /// Writes the flows that were open at the end of the capture, from all workers, ordered by
+    /// run-wide flow id as one engine orders them. Each worker ends its flows in its own id
+    /// order and sends them in pieces (`PIECE_BYTES`), the last with its counters; merging as
+    /// they come holds one piece per worker.
+    fn write_final(&mut self, outs: &mut [Output], sink: &mut dyn Sink) -> io::Result<()> {
+        let mut cursor = vec![0usize; outs.len()];
+        loop {
+            for (w, o) in outs.iter_mut().enumerate() {
+                while cursor[w] >= o.runs.len() && o.stats.is_none() {
+                    let next = self.outputs[w]
+                        .recv()
+                        .map_err(|_| io::Error::other("a worker thread stopped unexpectedly"))??;
+                    let spent = std::mem::replace(o, next);
+                    let _ = self.spent[w].try_send(spent);
+                    cursor[w] = 0;
+                }
+            }
+            let next = outs
+                .iter()
+                .enumerate()
+                .filter_map(|(w, o)| {
+                    let run = o.runs.get(cursor[w])?;
+                    let Place::Final { flow } = run.place else {
+                        return None;
+                    };
+                    Some((self.ids[w].get(&flow).copied().unwrap_or(flow), w, *run))
+                })
+                .min_by_key(|&(id, w, _)| (id, w));
+            let Some((_, w, run)) = next else { break };
+            cursor[w] += 1;
+            self.write_run(outs, w, run, sink)?;
+        }
+        self.flush_pending(sink)
+    }
+
+    /// Writes the runs of flows ended by the sweep before frame `pos`, from all workers, ordered
+    /// by run-wide flow id as one engine orders them.
     fn write_swept(
         &mut self,
         outs: &mut [Output],
         cursor: &mut [usize],
-        pos: Option<usize>,
+        pos: usize,
         sink: &mut dyn Sink,
     ) -> io::Result<()> {
         let mut swept: Vec<(u32, usize, Run)> = Vec::new();
         for (w, o) in outs.iter().enumerate() {
             while let Some(run) = o.runs.get(cursor[w]).copied() {
-                let flow = match (run.place, pos) {
-                    (Place::Swept { pos: p, flow }, Some(at)) if p == at => flow,
-                    (Place::Final { flow }, None) => flow,
+                let flow = match run.place {
+                    Place::Swept { pos: p, flow } if p == pos => flow,
                     _ => break,
                 };
                 let id = self.ids[w].get(&flow).copied().unwrap_or(flow);
