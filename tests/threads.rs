@@ -248,3 +248,39 @@ fn flows_swept_part_way_merge_in_order_across_workers() {
         }
     }
 }
+
+#[test]
+fn thousands_of_flows_open_at_the_end_merge_in_order_across_workers() {
+    // 6,000 flows still open when the capture ends: each worker hands them to the merger in
+    // pieces of about 1 MiB, which must interleave by flow id as one thread writes them.
+    let mut p = Pcap::new();
+    for i in 0..6000u32 {
+        let t = u64::from(i) * 10_000;
+        let c = [10, 2, (i >> 8) as u8, i as u8];
+        let s = [10, 3, 0, (i % 5) as u8 + 1];
+        let sport = 30000 + (i % 3000) as u16;
+        p.tcp(t, c, sport, s, 443, i, 0, SYN, b"");
+        p.tcp(t + 1, s, 443, c, sport, !i, i + 1, SYN | ACK, b"");
+        p.tcp(t + 2, c, sport, s, 443, i + 1, !i + 1, ACK, b"");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("open-at-the-end.pcap");
+    std::fs::write(&file, p.0).unwrap();
+    let (status, one, _) = run(&file, &["--json"]);
+    assert_eq!(status, Some(0));
+    let flows = String::from_utf8_lossy(&one)
+        .matches("\"reason\":\"end\"")
+        .count();
+    assert_eq!(flows, 6000);
+    // Several pieces per worker: the flow events come to megabytes.
+    let flow_bytes: usize = String::from_utf8_lossy(&one)
+        .lines()
+        .filter(|l| l.starts_with("{\"event\":\"flow\""))
+        .map(str::len)
+        .sum();
+    assert!(flow_bytes > 3 << 20, "{flow_bytes}");
+    for n in ["2", "3"] {
+        let (_, many, _) = run(&file, &["--json", "--threads", n]);
+        assert!(one == many, "--threads {n} differs from one thread");
+    }
+}
