@@ -49,8 +49,9 @@ const BLOCK_TIMEOUT: Duration = Duration::from_millis(5);
 /// The kernel ring's size when not given (`-B`): libpcap's 2 MiB overruns in bursts of a few
 /// hundred thousand packets a second; this holds about half a second of them.
 pub const DEFAULT_BUFFER_BYTES: i32 = 16 << 20;
-/// How often a quiet live capture tells the pipeline the time.
-const TICK_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a quiet live capture tells the pipeline the time: as often as the engine sweeps
+/// flows, so a flow that closed is reported as soon in a quiet capture as in a busy one.
+const TICK_INTERVAL: Duration = crate::engine::SWEEP_INTERVAL;
 
 /// Where frames come from.
 #[derive(Debug, Clone)]

@@ -94,7 +94,8 @@ impl TlsFlow {
 /// Flow expiry is checked at most this often, in capture time: a cleanly closed flow is
 /// reported within this long of its last ACK, and memory holds only the flows of the last
 /// 100 ms that have closed (a tenth of what a one-second sweep kept on a busy host).
-const SWEEP_INTERVAL_NS: i128 = 100_000_000;
+pub const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+const SWEEP_INTERVAL_NS: i128 = SWEEP_INTERVAL.as_nanos() as i128;
 
 /// The dissection pipeline.
 pub struct Engine {
