@@ -28,6 +28,8 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use pcap::{Active, Capture, Offline, Precision, Savefile};
 
+mod pcapfile;
+
 use crate::engine::Frame;
 use crate::event::Timestamp;
 
@@ -283,6 +285,8 @@ pub struct Opened {
     offline_filter: Option<pcap::BpfProgram>,
     savefile: Option<Savefile>,
     count: Option<u64>,
+    /// The block reader, for a regular file in classic pcap format.
+    fast: Option<pcapfile::PcapFile>,
 }
 
 impl Opened {
@@ -330,6 +334,12 @@ pub fn open(config: &CaptureConfig) -> Result<Opened, CaptureError> {
         offline_filter: None,
         savefile: None,
         count: config.count,
+        fast: match &config.source {
+            Source::File(path) if std::fs::metadata(path).is_ok_and(|m| m.is_file()) => {
+                pcapfile::PcapFile::open(path)
+            }
+            _ => None,
+        },
     };
     if let Some(expr) = config.filter.as_deref() {
         let bad = |e: pcap::Error| CaptureError::BadFilter {
@@ -512,6 +522,46 @@ fn timestamp(h: &pcap::PacketHeader) -> Timestamp {
     Timestamp::new(h.ts.tv_sec, h.ts.tv_usec.clamp(0, 999_999_999) as u32)
 }
 
+/// One record of a replayed file, from libpcap or the block reader.
+struct Record<'a> {
+    packet: &'a pcap::Packet<'a>,
+    ts: Timestamp,
+}
+
+impl Record<'_> {
+    /// Counts the record, and unless the filter rejects it writes it to the `-w` file and
+    /// batches it for the pipeline.
+    fn deliver(
+        &self,
+        report: &mut CaptureReport,
+        savefile: &mut Option<Savefile>,
+        filter: &Option<pcap::BpfProgram>,
+        out: &mut Sending,
+        linktype: i32,
+    ) {
+        report.records += 1;
+        if let Some(f) = filter
+            && !f.filter(self.packet.data)
+        {
+            return;
+        }
+        report.passed += 1;
+        if let Some(w) = savefile {
+            w.write(self.packet);
+        }
+        out.batch.push(
+            report.records,
+            self.ts,
+            linktype,
+            self.packet.header.len,
+            self.packet.data,
+        );
+        if out.batch.is_full() {
+            out.flush();
+        }
+    }
+}
+
 fn run(
     mut o: Opened,
     tx: Sender<Batch>,
@@ -531,7 +581,49 @@ fn run(
     let limit = o.count.unwrap_or(u64::MAX);
     match &mut o.handle {
         Handle::File(cap) => {
-            while report.passed < limit && !out.hung_up && !stop.load(Ordering::Relaxed) {
+            // Plain pcap files are read in blocks; libpcap reads the rest (other formats, or
+            // from the first record it must judge itself).
+            let mut handover = true;
+            if let Some(fast) = &mut o.fast {
+                handover = false;
+                while report.passed < limit && !out.hung_up && !stop.load(Ordering::Relaxed) {
+                    let r = match fast.next() {
+                        pcapfile::Next::Record(r) => r,
+                        pcapfile::Next::End => break,
+                        pcapfile::Next::Unsure => {
+                            for _ in 0..report.records {
+                                if cap.next_packet().is_err() {
+                                    break;
+                                }
+                            }
+                            handover = true;
+                            break;
+                        }
+                    };
+                    let header = pcap::PacketHeader {
+                        ts: libc::timeval {
+                            tv_sec: r.tv_sec,
+                            tv_usec: r.tv_nsec,
+                        },
+                        caplen: r.data.len() as u32,
+                        len: r.orig_len,
+                    };
+                    let packet = pcap::Packet::new(&header, r.data);
+                    let record = Record {
+                        packet: &packet,
+                        ts: r.ts,
+                    };
+                    record.deliver(
+                        &mut report,
+                        &mut o.savefile,
+                        &o.offline_filter,
+                        &mut out,
+                        linktype,
+                    );
+                }
+            }
+            while handover && report.passed < limit && !out.hung_up && !stop.load(Ordering::Relaxed)
+            {
                 let packet = match cap.next_packet() {
                     Ok(p) => p,
                     Err(pcap::Error::NoMorePackets) => break,
@@ -547,26 +639,17 @@ fn run(
                         break;
                     }
                 };
-                report.records += 1;
-                if let Some(f) = &o.offline_filter
-                    && !f.filter(packet.data)
-                {
-                    continue;
-                }
-                report.passed += 1;
-                if let Some(w) = &mut o.savefile {
-                    w.write(&packet);
-                }
-                out.batch.push(
-                    report.records,
-                    timestamp(packet.header),
+                let record = Record {
+                    packet: &packet,
+                    ts: timestamp(packet.header),
+                };
+                record.deliver(
+                    &mut report,
+                    &mut o.savefile,
+                    &o.offline_filter,
+                    &mut out,
                     linktype,
-                    packet.header.len,
-                    packet.data,
                 );
-                if out.batch.is_full() {
-                    out.flush();
-                }
             }
         }
         Handle::Live(cap) => {
