@@ -5,9 +5,9 @@
 #   scripts/bench.sh --quick    smaller inputs (in $BENCH_DIR/quick), one run each, about a minute;
 #                               writes $BENCH_DIR/quick/RESULTS-quick.md
 #
-# Options: --runs N (timed runs per command, default 5, so that the median shrugs off a slow or lucky run on a noisy machine; a command stops repeating once it has
-# used 100 s, and a run is stopped at 300 s), --no-live (skip the live test), --out FILE (where
-# the results go).
+# Options: --runs N (timed runs per command, default 5, so that the median shrugs off a slow or
+# lucky run on a noisy machine; a command stops repeating once it has used 100 s, and a run is
+# stopped at 300 s), --no-live (skip the live test), --out FILE (where the results go).
 # Environment: BENCH_DIR (scratch directory, default /tmp/capd-bench), CAPD (the binary to
 # measure, default target/release/capd, built if missing).
 #
