@@ -96,6 +96,10 @@ impl TlsFlow {
 /// 100 ms that have closed (a tenth of what a one-second sweep kept on a busy host).
 pub const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 const SWEEP_INTERVAL_NS: i128 = SWEEP_INTERVAL.as_nanos() as i128;
+/// Every flow, for the idle timeout and lingering closed flows, is looked at this often;
+/// sweeps in between look only at flows that closed since the last one, so that a table of
+/// 100,000 flows is not walked ten times a second.
+const FULL_SWEEP_INTERVAL_NS: i128 = 1_000_000_000;
 
 /// The dissection pipeline.
 pub struct Engine {
@@ -107,6 +111,7 @@ pub struct Engine {
     stats: StatsEvent,
     first_ts: Option<Timestamp>,
     last_sweep: Timestamp,
+    last_full_sweep: Timestamp,
     /// Out-of-order bytes buffered across all flows.
     buffered_total: usize,
 }
@@ -121,6 +126,7 @@ impl Engine {
             stats: StatsEvent::default(),
             first_ts: None,
             last_sweep: Timestamp::default(),
+            last_full_sweep: Timestamp::default(),
             buffered_total: 0,
         }
     }
@@ -204,8 +210,13 @@ impl Engine {
     /// Expires flows that closed or went idle, as of capture time `now`.
     pub fn handle_tick(&mut self, now: Timestamp) {
         self.last_sweep = now;
+        // Flows that closed are looked at every sweep, all flows (for idle ones) once a second.
+        let full = now.nanos_since(self.last_full_sweep) >= FULL_SWEEP_INTERVAL_NS;
+        if full {
+            self.last_full_sweep = now;
+        }
         let mut table = std::mem::replace(&mut self.table, FlowTable::placeholder());
-        table.expire_with(now, |flow, reason| self.sweep_flow(flow, reason));
+        table.expire_with(now, full, |flow, reason| self.sweep_flow(flow, reason));
         self.table = table;
     }
 
@@ -512,6 +523,7 @@ impl Engine {
             tls: frame_tls.records,
             app,
         }));
+        self.table.note_if_closed(slot);
         if let Some(s) = session_event {
             self.stats.tls_handshakes += 1;
             self.events.push_back(Event::TlsHandshake(s));

@@ -89,6 +89,8 @@ pub struct Flow<A> {
     /// Highest acknowledgement number each side sent.
     max_ack: [Option<SeqNumber>; 2],
     rst: bool,
+    /// Listed in the table's `closing` since the last sweep.
+    closing: bool,
     /// Stream bytes never captured, per direction index.
     pub gap_bytes: [u64; 2],
     pub app: A,
@@ -245,6 +247,8 @@ pub struct FlowTable<A> {
     pub evicted: u64,
     /// Ended conversations' analysis state.
     retired: RetiredStore,
+    /// Slots of flows that closed since the last sweep (each once): what a quick sweep checks.
+    closing: Vec<u32>,
 }
 
 impl<A> FlowTable<A> {
@@ -259,6 +263,7 @@ impl<A> FlowTable<A> {
             free: Vec::new(),
             next_id: 0,
             evicted: 0,
+            closing: Vec::new(),
         }
     }
 
@@ -453,6 +458,7 @@ impl<A> FlowTable<A> {
             fin_end: [SeqNumber::default(); 2],
             max_ack: [None; 2],
             rst: false,
+            closing: false,
             gap_bytes: [0; 2],
             app,
         };
@@ -480,24 +486,53 @@ impl<A> FlowTable<A> {
     /// timeout, as of capture time `now`; returns them with the reason, oldest id first.
     pub fn expire(&mut self, now: Timestamp) -> Vec<(Flow<A>, EndReason)> {
         let mut out = Vec::new();
-        self.expire_with(now, |f, r| out.push((f, r)));
+        self.expire_with(now, true, |f, r| out.push((f, r)));
         out
     }
 
-    /// `expire`, handing each flow to `end` as it is removed (no flows are gathered).
-    pub fn expire_with(&mut self, now: Timestamp, mut end: impl FnMut(Flow<A>, EndReason)) {
-        let cfg = &self.config;
-        let mut done: Vec<(FlowId, FlowKey)> = Vec::new();
-        for f in self.iter() {
+    /// Lists the flow in `slot` for the next quick sweep if it is closed (once until then).
+    pub fn note_if_closed(&mut self, slot: Slot) {
+        if let Some(f) = self.flow(slot)
+            && f.is_closed()
+            && !f.closing
+        {
+            f.closing = true;
+            self.closing.push(slot.0);
+        }
+    }
+
+    /// `expire`, handing each flow to `end` as it is removed (no flows are gathered). A `full`
+    /// sweep looks at every flow; a quick one only at those that closed since the last sweep,
+    /// which is all that a sweep a tenth of a second after the last can find to end, but for
+    /// flows going idle.
+    pub fn expire_with(
+        &mut self,
+        now: Timestamp,
+        full: bool,
+        mut end: impl FnMut(Flow<A>, EndReason),
+    ) {
+        let cfg = self.config.clone();
+        let expired = |f: &Flow<A>| {
             let quiet = now.nanos_since(f.last_ts);
             let linger = if f.is_closed_cleanly() {
                 cfg.linger_ns
             } else {
                 cfg.unclean_linger_ns
             };
-            if (f.is_closed() && quiet >= linger) || quiet >= cfg.idle_timeout_ns {
+            (f.is_closed() && quiet >= linger) || quiet >= cfg.idle_timeout_ns
+        };
+        let mut done: Vec<(FlowId, FlowKey)> = Vec::new();
+        for i in std::mem::take(&mut self.closing) {
+            if let Some(f) = self.slot_mut(i).and_then(Option::as_mut)
+                && std::mem::take(&mut f.closing)
+                && !full
+                && expired(f)
+            {
                 done.push((f.id, f.key));
             }
+        }
+        if full {
+            done.extend(self.iter().filter(|f| expired(f)).map(|f| (f.id, f.key)));
         }
         done.sort_unstable_by_key(|(id, _)| *id);
         for (_, k) in done {
@@ -723,6 +758,42 @@ mod tests {
         let out = t.expire(Timestamp::new(400, 0));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].1, EndReason::Idle);
+    }
+
+    #[test]
+    fn quick_sweeps_end_only_flows_that_closed_since_the_last() {
+        let mut t = table(10);
+        let at = |flags, seq, ack, secs| Segment {
+            ack,
+            ..seg(flags, seq, secs)
+        };
+        let syn = seg(TcpFlags::SYN, 0, 0);
+        open(&mut t, ep("10.0.0.1", 1000), ep("10.0.0.2", 80), &syn);
+        let reset = open(&mut t, ep("10.0.0.1", 1001), ep("10.0.0.2", 80), &syn);
+        let clean = open(&mut t, ep("10.0.0.1", 1002), ep("10.0.0.2", 80), &syn);
+        let segments = [
+            (reset, 0, at(TcpFlags::RST, 1, 0, 0)),
+            (clean, 0, at(TcpFlags::FIN | TcpFlags::ACK, 1, 1, 0)),
+            (clean, 1, at(TcpFlags::FIN | TcpFlags::ACK, 1, 2, 0)),
+            (clean, 0, at(TcpFlags::ACK, 2, 2, 0)),
+        ];
+        for ((k, d), dir, s) in segments {
+            t.get_mut(&k).unwrap().account(d ^ dir, &s, 60);
+            let slot = t.find(&k).unwrap();
+            t.note_if_closed(slot);
+            t.note_if_closed(slot);
+        }
+        let mut ended = Vec::new();
+        t.expire_with(Timestamp::new(1, 0), false, |f, r| ended.push((f.id, r)));
+        assert_eq!(ended, [(2, EndReason::Fin)], "the clean close, once");
+        t.expire_with(Timestamp::new(400, 0), false, |f, r| ended.push((f.id, r)));
+        assert_eq!(
+            ended.len(),
+            1,
+            "idle and lingering flows wait for a full sweep"
+        );
+        t.expire_with(Timestamp::new(400, 0), true, |f, r| ended.push((f.id, r)));
+        assert_eq!(ended[1..], [(0, EndReason::Idle), (1, EndReason::Rst)]);
     }
 
     #[test]
