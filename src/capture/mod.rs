@@ -335,10 +335,8 @@ pub fn open(config: &CaptureConfig) -> Result<Opened, CaptureError> {
         savefile: None,
         count: config.count,
         fast: match &config.source {
-            Source::File(path) if std::fs::metadata(path).is_ok_and(|m| m.is_file()) => {
-                pcapfile::PcapFile::open(path)
-            }
-            _ => None,
+            Source::File(path) => pcapfile::PcapFile::open(path),
+            Source::Live(_) => None,
         },
     };
     if let Some(expr) = config.filter.as_deref() {
@@ -522,43 +520,35 @@ fn timestamp(h: &pcap::PacketHeader) -> Timestamp {
     Timestamp::new(h.ts.tv_sec, h.ts.tv_usec.clamp(0, 999_999_999) as u32)
 }
 
-/// One record of a replayed file, from libpcap or the block reader.
-struct Record<'a> {
-    packet: &'a pcap::Packet<'a>,
-    ts: Timestamp,
-}
-
-impl Record<'_> {
-    /// Counts the record, and unless the filter rejects it writes it to the `-w` file and
-    /// batches it for the pipeline.
-    fn deliver(
-        &self,
-        report: &mut CaptureReport,
-        savefile: &mut Option<Savefile>,
-        filter: &Option<pcap::BpfProgram>,
-        out: &mut Sending,
-        linktype: i32,
-    ) {
-        report.records += 1;
-        if let Some(f) = filter
-            && !f.filter(self.packet.data)
-        {
-            return;
-        }
-        report.passed += 1;
-        if let Some(w) = savefile {
-            w.write(self.packet);
-        }
-        out.batch.push(
-            report.records,
-            self.ts,
-            linktype,
-            self.packet.header.len,
-            self.packet.data,
-        );
-        if out.batch.is_full() {
-            out.flush();
-        }
+/// Counts a record of a replayed file (from libpcap or the block reader), and unless the
+/// filter rejects it writes it to the `-w` file and batches it for the pipeline.
+fn deliver(
+    packet: &pcap::Packet<'_>,
+    report: &mut CaptureReport,
+    savefile: &mut Option<Savefile>,
+    filter: &Option<pcap::BpfProgram>,
+    out: &mut Sending,
+    linktype: i32,
+) {
+    report.records += 1;
+    if let Some(f) = filter
+        && !f.filter(packet.data)
+    {
+        return;
+    }
+    report.passed += 1;
+    if let Some(w) = savefile {
+        w.write(packet);
+    }
+    out.batch.push(
+        report.records,
+        timestamp(packet.header),
+        linktype,
+        packet.header.len,
+        packet.data,
+    );
+    if out.batch.is_full() {
+        out.flush();
     }
 }
 
@@ -587,8 +577,8 @@ fn run(
             if let Some(fast) = &mut o.fast {
                 handover = false;
                 while report.passed < limit && !out.hung_up && !stop.load(Ordering::Relaxed) {
-                    let r = match fast.next() {
-                        pcapfile::Next::Record(r) => r,
+                    let (header, data) = match fast.next() {
+                        pcapfile::Next::Record(header, data) => (header, data),
                         pcapfile::Next::End => break,
                         pcapfile::Next::Unsure => {
                             for _ in 0..report.records {
@@ -600,20 +590,9 @@ fn run(
                             break;
                         }
                     };
-                    let header = pcap::PacketHeader {
-                        ts: libc::timeval {
-                            tv_sec: r.tv_sec,
-                            tv_usec: r.tv_nsec,
-                        },
-                        caplen: r.data.len() as u32,
-                        len: r.orig_len,
-                    };
-                    let packet = pcap::Packet::new(&header, r.data);
-                    let record = Record {
-                        packet: &packet,
-                        ts: r.ts,
-                    };
-                    record.deliver(
+                    let packet = pcap::Packet::new(&header, data);
+                    deliver(
+                        &packet,
                         &mut report,
                         &mut o.savefile,
                         &o.offline_filter,
@@ -639,11 +618,8 @@ fn run(
                         break;
                     }
                 };
-                let record = Record {
-                    packet: &packet,
-                    ts: timestamp(packet.header),
-                };
-                record.deliver(
+                deliver(
+                    &packet,
                     &mut report,
                     &mut o.savefile,
                     &o.offline_filter,

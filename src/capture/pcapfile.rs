@@ -10,8 +10,6 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
-use crate::event::Timestamp;
-
 /// Bytes read from the file at a time.
 const BLOCK: usize = 1 << 20;
 /// libpcap's largest record for all but a few link types (`MAXIMUM_SNAPLEN`): records up to
@@ -20,21 +18,11 @@ const MAX_SNAPLEN: u32 = 262_144;
 const FILE_HEADER: usize = 24;
 const RECORD_HEADER: usize = 16;
 
-/// A record as libpcap would return it, opened with nanosecond precision.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Record<'a> {
-    pub ts: Timestamp,
-    /// `ts` as libpcap's packet header holds it (seconds, nanoseconds), for the `-w` file.
-    pub tv_sec: i64,
-    pub tv_nsec: i64,
-    pub orig_len: u32,
-    pub data: &'a [u8],
-}
-
 /// What the next record is.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Next<'a> {
-    Record(Record<'a>),
+    /// A record as libpcap would return it from a handle of nanosecond precision.
+    Record(pcap::PacketHeader, &'a [u8]),
     /// The file ended cleanly after the last record.
     End,
     /// libpcap must take over from this record.
@@ -58,6 +46,11 @@ pub struct PcapFile {
 impl PcapFile {
     /// Opens `path` if it is a file this reader handles; `None` leaves it to libpcap.
     pub fn open(path: &Path) -> Option<PcapFile> {
+        // Not a pipe or device: libpcap has read its header already, and opening a pipe again
+        // would wait for a writer.
+        if !std::fs::metadata(path).ok()?.is_file() {
+            return None;
+        }
         let mut file = File::open(path).ok()?;
         let mut h = [0u8; FILE_HEADER];
         file.read_exact(&mut h).ok()?;
@@ -110,13 +103,15 @@ impl PcapFile {
         }
         let start = self.pos;
         self.pos += total;
-        Next::Record(Record {
-            ts: Timestamp::new(tv_sec, tv_nsec.clamp(0, 999_999_999) as u32),
-            tv_sec,
-            tv_nsec,
-            orig_len,
-            data: &self.buf[start + RECORD_HEADER..start + total],
-        })
+        let header = pcap::PacketHeader {
+            ts: libc::timeval {
+                tv_sec,
+                tv_usec: tv_nsec,
+            },
+            caplen,
+            len: orig_len,
+        };
+        Next::Record(header, &self.buf[start + RECORD_HEADER..start + total])
     }
 
     /// Makes `want` unread bytes available, unless the file ends first.
@@ -205,12 +200,9 @@ mod tests {
         let mut got = Vec::new();
         loop {
             match f.next() {
-                Next::Record(r) => {
-                    assert_eq!(
-                        r.ts,
-                        Timestamp::new(r.tv_sec, r.tv_nsec.clamp(0, 999_999_999) as u32)
-                    );
-                    got.push((r.tv_sec, r.tv_nsec, r.orig_len, r.data.to_vec()));
+                Next::Record(h, data) => {
+                    assert_eq!(h.caplen as usize, data.len());
+                    got.push((h.ts.tv_sec, h.ts.tv_usec, h.len, data.to_vec()));
                 }
                 Next::End => return (got, false),
                 Next::Unsure => return (got, true),
@@ -290,5 +282,27 @@ mod tests {
             let (_dir, path) = write(&bytes);
             assert!(PcapFile::open(&path).is_none());
         }
+    }
+
+    #[test]
+    fn a_pipe_is_left_to_libpcap() {
+        // libpcap has read a pipe's header before this reader is asked; a plain pcap header
+        // waits in this one, so only the check for a regular file keeps it out.
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pipe.pcap");
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // A reader and a writer held open, so that opening the pipe again never waits.
+        let _reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .unwrap();
+        let mut writer = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        writer.write_all(&pcap_bytes(true, 0, &[])).unwrap();
+        assert!(PcapFile::open(&path).is_none());
     }
 }
