@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use crate::decode::{self, Decoded, HeaderProblem, TcpPacket};
 use crate::dissect::TlsSession;
 use crate::dissect::session::SessionBuilder;
-use crate::dissect::tls::{self, Ctx, FrameDissector, FrameTls, TlsConversation};
+use crate::dissect::tls::{self, Ctx, FrameDissector, FrameTls, TlsConversation, TlsSpares};
 use crate::dissect::verify::Verifier;
 use crate::event::{
     AppInfo, Endpoint, Event, MalformedEvent, OtherFrameEvent, PacketEvent, StatsEvent, TcpOptions,
@@ -114,6 +114,8 @@ pub struct Engine {
     last_full_sweep: Timestamp,
     /// Out-of-order bytes buffered across all flows.
     buffered_total: usize,
+    /// Lists of written events, for the next TLS frames (see `recycle`).
+    spares: TlsSpares,
 }
 
 impl Engine {
@@ -128,6 +130,19 @@ impl Engine {
             last_sweep: Timestamp::default(),
             last_full_sweep: Timestamp::default(),
             buffered_total: 0,
+            spares: TlsSpares::default(),
+        }
+    }
+
+    /// Takes back an event that has been written, so that the lists it holds are filled again
+    /// by later frames instead of being freed and allocated anew. Optional: an event that is
+    /// simply dropped costs only those allocations.
+    pub fn recycle(&mut self, ev: Event) {
+        if let Event::Packet(p) = ev {
+            self.spares.keep_records(p.tls);
+            if let AppInfo::Tls(info) = p.app {
+                self.spares.keep_items(info.items);
+            }
         }
     }
 
@@ -438,13 +453,14 @@ impl Engine {
                 deseg: Default::default(),
             }));
         }
-        let mut frame_tls = FrameTls::default();
+        let mut records = Vec::new();
         let mut app = AppInfo::None;
         let mut session_event = None;
         let from_client = flow.from_client(dir);
         if let Some(t) = flow.app.tls.as_mut()
             && p.payload_len > 0
         {
+            let mut frame_tls: FrameTls = self.spares.frame();
             let before = t.buffered();
             // Wireshark's can_desegment: the segment's bytes were all captured (a frame cut
             // only in its trailer still counts), and capd's global budget allows buffering.
@@ -489,6 +505,8 @@ impl Engine {
             }
             let after = t.buffered();
             self.buffered_total = (self.buffered_total + after).saturating_sub(before);
+            records = std::mem::take(&mut frame_tls.records);
+            self.spares.unused(&mut frame_tls);
         }
 
         self.events.push_back(Event::Packet(PacketEvent {
@@ -520,7 +538,7 @@ impl Engine {
                 problem: p.problem,
                 header_len: p.header_len,
             },
-            tls: frame_tls.records,
+            tls: records,
             app,
         }));
         self.table.note_if_closed(slot);

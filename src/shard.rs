@@ -183,6 +183,7 @@ impl Worker {
             }
             if self.json {
                 write_event(&mut out.json, &mut self.scratch, &ev)?;
+                self.engine.recycle(ev);
             } else {
                 out.events.push(ev);
             }
