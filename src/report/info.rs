@@ -6,6 +6,7 @@
 //! with `col_prepend_fence_fstr`, so the last one printed ends up first. Application
 //! dissectors clear the column after that fence and append their own items with ", ".
 
+use std::borrow::Cow;
 use std::fmt;
 
 use super::jsonw::JsonBuf;
@@ -20,6 +21,12 @@ pub trait InfoOut {
     /// Any other text (escaped when the output is JSON).
     fn text(&mut self, s: &str);
     fn num(&mut self, n: u64);
+    /// An item a dissector named: from its tables when borrowed, formatted when owned.
+    // Whether the name is borrowed or owned is the point: not a `&str`.
+    #[allow(clippy::ptr_arg)]
+    fn item(&mut self, s: &Cow<'static, str>) {
+        self.text(s);
+    }
 }
 
 impl InfoOut for String {
@@ -40,6 +47,15 @@ impl InfoOut for JsonBuf {
     }
     fn text(&mut self, s: &str) {
         self.escaped(s);
+    }
+    // Whether the name is borrowed or owned is the point: not a `&str`.
+    #[allow(clippy::ptr_arg)]
+    fn item(&mut self, s: &Cow<'static, str>) {
+        match s {
+            // Table text needs no escaping (see `JsonBuf::name`).
+            Cow::Borrowed(s) => self.raw(s),
+            Cow::Owned(s) => self.escaped(s),
+        }
     }
     fn num(&mut self, n: u64) {
         match u32::try_from(n) {
@@ -304,7 +320,7 @@ pub fn write_info(p: &PacketEvent, w: &mut impl InfoOut) {
                 if !first {
                     w.lit(", ");
                 }
-                w.text(item);
+                w.item(item);
                 first = false;
             }
             if tls.malformed {

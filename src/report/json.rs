@@ -51,18 +51,18 @@ fn write_record(b: &mut JsonBuf, r: &TlsRecord) {
     b.raw("{\"type\":\"");
     b.raw(r.content_type.name());
     b.raw("\",\"version\":");
-    b.str(&r.version.name());
+    b.cow_name(&r.version.name());
     b.raw(",\"length\":");
     b.u32(u32::from(r.length));
     if let Some(m) = &r.messages {
         b.raw(",\"messages\":");
-        b.str_list(m);
+        b.cow_name_list(m);
     }
     if let Some(a) = &r.alert {
         b.raw(",\"alert\":{\"level\":");
-        b.str(&a.level);
+        b.cow_name(&a.level);
         b.raw(",\"description\":");
-        b.str(&a.description);
+        b.cow_name(&a.description);
         b.byte(b'}');
     }
     if r.encrypted {
@@ -95,10 +95,10 @@ pub fn write_packet(b: &mut JsonBuf, p: &PacketEvent) {
     match Protocol(p).parts() {
         (inner, true) => {
             b.raw("GTP <");
-            b.escaped(inner);
+            b.raw(inner);
             b.byte(b'>');
         }
-        (inner, false) => b.escaped(inner),
+        (inner, false) => b.raw(inner),
     }
     let t = &p.tcp;
     b.raw("\",\"tcp\":{\"flags\":[");

@@ -11,6 +11,7 @@
 //! a flow when it formats an event, so it records where the id goes (`fixups`) and the merging
 //! thread writes it there (`splice`).
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use crate::event::Endpoint;
@@ -163,6 +164,51 @@ impl JsonBuf {
             Some(v) => self.f64(v),
             None => self.raw("null"),
         }
+    }
+
+    /// A quoted name from capd's own tables (version, message, alert and protocol names):
+    /// `'static` text is never data from a capture, and none of it needs escaping (the test
+    /// `table_names_need_no_escaping` holds the tables to that), so it is copied as it is.
+    #[inline]
+    pub fn name(&mut self, s: &'static str) {
+        self.bytes.push(b'"');
+        self.raw(s);
+        self.bytes.push(b'"');
+    }
+
+    /// A name that a table gave (borrowed: see `name`) or formatted (owned: escaped).
+    #[inline]
+    // Whether the name is borrowed or owned is the point: not a `&str`.
+    #[allow(clippy::ptr_arg)]
+    pub fn cow_name(&mut self, s: &Cow<'static, str>) {
+        match s {
+            Cow::Borrowed(s) => self.name(s),
+            Cow::Owned(s) => self.str(s),
+        }
+    }
+
+    /// An array of names (see `name`).
+    pub fn name_list(&mut self, items: &[&'static str]) {
+        self.byte(b'[');
+        for (i, s) in items.iter().enumerate() {
+            if i > 0 {
+                self.byte(b',');
+            }
+            self.name(s);
+        }
+        self.byte(b']');
+    }
+
+    /// An array of names, borrowed or formatted (see `cow_name`).
+    pub fn cow_name_list(&mut self, items: &[Cow<'static, str>]) {
+        self.byte(b'[');
+        for (i, s) in items.iter().enumerate() {
+            if i > 0 {
+                self.byte(b',');
+            }
+            self.cow_name(s);
+        }
+        self.byte(b']');
     }
 
     /// An array of quoted, escaped strings.
@@ -388,6 +434,48 @@ pub fn splice(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// `name` and `cow_name` copy borrowed names as they are: every name the tables can
+    /// give must be plain JSON string content.
+    #[test]
+    fn table_names_need_no_escaping() {
+        use crate::dissect::{Version, names};
+        let mut checked = 0;
+        let mut check = |s: &str| {
+            assert_eq!(first_to_escape(s.as_bytes()), None, "{s:?}");
+            checked += 1;
+        };
+        for v in 0..=u16::MAX {
+            for name in [
+                Version(v).name(),
+                names::version_name(v),
+                names::group_name(v),
+                names::signature_scheme_name(v),
+                names::cipher_suite_name(v),
+                names::extension_name(v),
+            ] {
+                if let Cow::Borrowed(s) = name {
+                    check(s);
+                }
+            }
+            check(names::version_short_name(v));
+        }
+        for t in 0..=u8::MAX {
+            if let Some((snake, shown)) = names::handshake_type(t) {
+                check(snake);
+                check(shown);
+            }
+            for (a, b) in [names::alert_level(t), names::alert_description(t)] {
+                for name in [a, b] {
+                    if let Cow::Borrowed(s) = name {
+                        check(s);
+                    }
+                }
+            }
+        }
+        // Every short name, and the hundreds of names the other tables hold.
+        assert!(checked > 65536 + 500, "{checked}");
+    }
 
     fn serde(v: impl serde::Serialize) -> String {
         serde_json::to_string(&v).unwrap()

@@ -135,7 +135,7 @@ pub fn write_handshake(b: &mut JsonBuf, shared: &mut Shared, t: &TlsSession) {
     b.raw(",\"client_certs\":");
     certs(b, &mut shared.certs, client_certs);
     b.raw(",\"client_messages\":");
-    b.str_list(client_messages);
+    b.name_list(client_messages);
     if let Some(d) = details {
         b.raw(",\"details\":");
         handshake_details(b, shared, d);
@@ -159,7 +159,7 @@ pub fn write_handshake(b: &mut JsonBuf, shared: &mut Shared, t: &TlsSession) {
     b.raw(",\"server_certs\":");
     certs(b, &mut shared.certs, server_certs);
     b.raw(",\"server_messages\":");
-    b.str_list(server_messages);
+    b.name_list(server_messages);
     b.raw(",\"sni\":");
     b.opt_str(sni.as_deref());
     b.raw(",\"timing\":");
