@@ -134,14 +134,14 @@ impl Engine {
         }
     }
 
-    /// Takes back an event that has been written, so that the lists it holds are filled again
-    /// by later frames instead of being freed and allocated anew. Optional: an event that is
-    /// simply dropped costs only those allocations.
-    pub fn recycle(&mut self, ev: Event) {
+    /// Takes the lists out of an event that has been written, so that later frames fill them
+    /// again instead of freeing and allocating anew (the event is left without them).
+    /// Optional: an event that is simply dropped costs only those allocations.
+    pub fn recycle(&mut self, ev: &mut Event) {
         if let Event::Packet(p) = ev {
-            self.spares.keep_records(p.tls);
-            if let AppInfo::Tls(info) = p.app {
-                self.spares.keep_items(info.items);
+            self.spares.keep_records(std::mem::take(&mut p.tls));
+            if let AppInfo::Tls(info) = &mut p.app {
+                self.spares.keep_items(std::mem::take(&mut info.items));
             }
         }
     }

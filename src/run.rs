@@ -187,9 +187,9 @@ fn pump(engine: &mut Engine, sink: &mut dyn Sink, flush: bool) -> Result<bool> {
 }
 
 fn drain(engine: &mut Engine, sink: &mut dyn Sink) -> io::Result<()> {
-    while let Some(ev) = engine.poll_event() {
+    while let Some(mut ev) = engine.poll_event() {
         sink.emit(&ev)?;
-        engine.recycle(ev);
+        engine.recycle(&mut ev);
     }
     Ok(())
 }

@@ -173,7 +173,7 @@ impl Worker {
     fn take(&mut self, out: &mut Output, place: Place) -> io::Result<bool> {
         let sweep = !matches!(place, Place::Frame { .. });
         let mut start = self.mark(out);
-        while let Some(ev) = self.engine.poll_event() {
+        while let Some(mut ev) = self.engine.poll_event() {
             let ended = match &ev {
                 Event::Flow(f) => Some(f.flow),
                 _ => None,
@@ -183,7 +183,7 @@ impl Worker {
             }
             if self.json {
                 write_event(&mut out.json, &mut self.scratch, &ev)?;
-                self.engine.recycle(ev);
+                self.engine.recycle(&mut ev);
             } else {
                 out.events.push(ev);
             }

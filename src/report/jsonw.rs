@@ -377,7 +377,11 @@ impl JsonBuf {
 /// An endpoint's text (`Endpoint`'s `Display`, without `core::fmt`'s cost: sessions are
 /// named by their endpoints thousands of times a second).
 pub fn endpoint_string(e: &Endpoint) -> String {
-    let mut b = JsonBuf::new();
+    // The longest text, `[` 39 characters of IPv6 `]:65535`, fits without regrowing.
+    let mut b = JsonBuf {
+        bytes: Vec::with_capacity(48),
+        fixups: None,
+    };
     b.endpoint_text(e);
     // Digits, dots, colons, brackets and hex letters only.
     String::from_utf8(b.bytes).unwrap_or_default()
