@@ -189,36 +189,28 @@ impl JsonBuf {
 
     /// An array of names (see `name`).
     pub fn name_list(&mut self, items: &[&'static str]) {
-        self.byte(b'[');
-        for (i, s) in items.iter().enumerate() {
-            if i > 0 {
-                self.byte(b',');
-            }
-            self.name(s);
-        }
-        self.byte(b']');
+        self.list(items, |b, s| b.name(s));
     }
 
     /// An array of names, borrowed or formatted (see `cow_name`).
     pub fn cow_name_list(&mut self, items: &[Cow<'static, str>]) {
-        self.byte(b'[');
-        for (i, s) in items.iter().enumerate() {
-            if i > 0 {
-                self.byte(b',');
-            }
-            self.cow_name(s);
-        }
-        self.byte(b']');
+        self.list(items, Self::cow_name);
     }
 
     /// An array of quoted, escaped strings.
     pub fn str_list<S: AsRef<str>>(&mut self, items: &[S]) {
+        self.list(items, |b, s| b.str(s.as_ref()));
+    }
+
+    /// An array, each item written by `item`.
+    #[inline]
+    fn list<T>(&mut self, items: &[T], mut item: impl FnMut(&mut Self, &T)) {
         self.byte(b'[');
         for (i, s) in items.iter().enumerate() {
             if i > 0 {
                 self.byte(b',');
             }
-            self.str(s.as_ref());
+            item(self, s);
         }
         self.byte(b']');
     }
