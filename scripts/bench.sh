@@ -135,6 +135,8 @@ say "building capd and the benchmark tools"
 (cd "$top" && cargo build --release --quiet --bin capd --example bench_synth --example bench_floor \
     --example bench_load --example bench_watch) || die "the build failed"
 [ -x "$CAPD" ] || die "$CAPD is not an executable"
+# The tree as built, not as it is when the results are written.
+capd_version="$("$CAPD" --version 2>/dev/null | head -1) (git $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$top" diff --quiet HEAD 2>/dev/null || echo ", modified"))"
 
 # --- helpers ---------------------------------------------------------------------------------
 calc() { awk "BEGIN { printf \"%s\", $* }"; }
@@ -477,7 +479,6 @@ target_rows() {
 loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)
 cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
 ram=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-capd_version="$("$CAPD" --version 2>/dev/null | head -1) (git $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$top" diff --quiet HEAD 2>/dev/null || echo ", modified"))"
 
 {
     echo "# capd benchmark results"
