@@ -34,8 +34,10 @@ fn config(bits: u8) -> EngineConfig {
 }
 
 fn drain(engine: &mut Engine) {
-    while let Some(ev) = engine.poll_event() {
+    while let Some(mut ev) = engine.poll_event() {
         render(&ev);
+        // As the pipeline does: later frames fill the lists of events already written.
+        engine.recycle(&mut ev);
     }
 }
 
