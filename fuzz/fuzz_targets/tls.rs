@@ -11,9 +11,9 @@
 
 use capd::dissect::session::SessionBuilder;
 use capd::dissect::tls::{Ctx, FrameTls, TlsConversation};
-use capd::flow::pdu::{Need, Outcome};
 use capd::dissect::{cert, fingerprint, hello, messages};
 use capd::event::{Endpoint, Event, Timestamp};
+use capd::flow::pdu::{Need, Outcome};
 use capd_fuzz::{Records, render};
 use libfuzzer_sys::fuzz_target;
 
@@ -47,12 +47,7 @@ fuzz_target!(|input: &[u8]| {
         u16::from_be_bytes([*c0, *c1]),
         u16::from_be_bytes([*v0, *v1]),
     );
-    let session = SessionBuilder::new(
-        0,
-        "192.0.2.1:40000".into(),
-        "192.0.2.2:443".into(),
-        None,
-    );
+    let session = SessionBuilder::new(0, "192.0.2.1:40000".into(), "192.0.2.2:443".into(), None);
     let client = Endpoint {
         ip: [192, 0, 2, 1].into(),
         port: 40000,
