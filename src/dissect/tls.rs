@@ -77,34 +77,29 @@ impl TlsSpares {
     }
 
     /// Keeps a written frame's Info items.
-    pub fn keep_items(&mut self, mut items: Vec<Cow<'static, str>>) {
-        if items.capacity() > 0
-            && items.capacity() <= Self::MAX_KEPT_CAPACITY
-            && self.items.len() < Self::MAX_KEPT
-        {
-            items.clear();
-            self.items.push(items);
-        }
+    pub fn keep_items(&mut self, items: Vec<Cow<'static, str>>) {
+        Self::keep(&mut self.items, items);
     }
 
     /// Keeps a written frame's records and their message lists.
     pub fn keep_records(&mut self, mut records: Vec<TlsRecord>) {
         for r in &mut records {
-            if let Some(mut m) = r.messages.take()
-                && m.capacity() > 0
-                && m.capacity() <= Self::MAX_KEPT_CAPACITY
-                && self.messages.len() < Self::MAX_KEPT
-            {
-                m.clear();
-                self.messages.push(m);
+            if let Some(m) = r.messages.take() {
+                Self::keep(&mut self.messages, m);
             }
         }
-        if records.capacity() > 0
-            && records.capacity() <= Self::MAX_KEPT_CAPACITY
-            && self.records.len() < Self::MAX_KEPT
+        Self::keep(&mut self.records, records);
+    }
+
+    /// Puts `list`, emptied, in `pool`, unless it has no memory, grew too large, or the pool
+    /// is full.
+    fn keep<T>(pool: &mut Vec<Vec<T>>, mut list: Vec<T>) {
+        if list.capacity() > 0
+            && list.capacity() <= Self::MAX_KEPT_CAPACITY
+            && pool.len() < Self::MAX_KEPT
         {
-            records.clear();
-            self.records.push(records);
+            list.clear();
+            pool.push(list);
         }
     }
 }

@@ -51,11 +51,7 @@ impl InfoOut for JsonBuf {
     // Whether the name is borrowed or owned is the point: not a `&str`.
     #[allow(clippy::ptr_arg)]
     fn item(&mut self, s: &Cow<'static, str>) {
-        match s {
-            // Table text needs no escaping (see `JsonBuf::name`).
-            Cow::Borrowed(s) => self.raw(s),
-            Cow::Owned(s) => self.escaped(s),
-        }
+        self.cow_text(s);
     }
     fn num(&mut self, n: u64) {
         match u32::try_from(n) {

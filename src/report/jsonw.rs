@@ -181,9 +181,20 @@ impl JsonBuf {
     // Whether the name is borrowed or owned is the point: not a `&str`.
     #[allow(clippy::ptr_arg)]
     pub fn cow_name(&mut self, s: &Cow<'static, str>) {
+        self.bytes.push(b'"');
+        self.cow_text(s);
+        self.bytes.push(b'"');
+    }
+
+    /// A name's contents, unquoted: borrowed (table text, see `name`) as it is, formatted
+    /// escaped.
+    #[inline]
+    // Whether the name is borrowed or owned is the point: not a `&str`.
+    #[allow(clippy::ptr_arg)]
+    pub fn cow_text(&mut self, s: &Cow<'static, str>) {
         match s {
-            Cow::Borrowed(s) => self.name(s),
-            Cow::Owned(s) => self.str(s),
+            Cow::Borrowed(s) => self.raw(s),
+            Cow::Owned(s) => self.escaped(s),
         }
     }
 
