@@ -519,7 +519,7 @@ impl Shards {
                     let Place::Final { flow } = run.place else {
                         return None;
                     };
-                    Some((self.ids[w].get(&flow).copied().unwrap_or(flow), w, *run))
+                    Some((run_wide(&self.ids[w], flow), w, *run))
                 })
                 .min_by_key(|&(id, w, _)| (id, w));
             let Some((_, w, run)) = next else { break };
@@ -545,7 +545,7 @@ impl Shards {
                     Place::Swept { pos: p, flow } if p == pos => flow,
                     _ => break,
                 };
-                let id = self.ids[w].get(&flow).copied().unwrap_or(flow);
+                let id = run_wide(&self.ids[w], flow);
                 swept.push((id, w, run));
                 cursor[w] += 1;
             }
@@ -566,9 +566,13 @@ impl Shards {
         sink: &mut dyn Sink,
     ) -> io::Result<()> {
         let o = &mut outs[w];
+        if o.json.fixups.is_none() {
+            // Events go to the sink one by one: merged bytes first.
+            self.flush_pending(sink)?;
+        }
+        let ids = &self.ids[w];
+        let map = |local: u32| run_wide(ids, local);
         if let Some(fixups) = &o.json.fixups {
-            let ids = &self.ids[w];
-            let map = |local: u32| ids.get(&local).copied().unwrap_or(local);
             let bytes = o
                 .json
                 .bytes
@@ -584,9 +588,6 @@ impl Shards {
                 self.flush_pending(sink)?;
             }
         } else {
-            self.flush_pending(sink)?;
-            let ids = &self.ids[w];
-            let map = |local: u32| ids.get(&local).copied().unwrap_or(local);
             for ev in o
                 .events
                 .get_mut(run.items.0..run.items.1)
@@ -612,6 +613,11 @@ impl Shards {
 }
 
 /// Gives an event its run-wide flow id.
+/// The run-wide id of a worker's flow `local`, from the worker's map `ids`.
+fn run_wide(ids: &HashMap<u32, u32, FxBuildHasher>, local: u32) -> u32 {
+    ids.get(&local).copied().unwrap_or(local)
+}
+
 fn renumber(ev: &mut Event, map: impl Fn(u32) -> u32) {
     match ev {
         Event::Packet(p) => p.flow = map(p.flow),

@@ -569,6 +569,10 @@ fn run(
     };
     let linktype = o.linktype;
     let limit = o.count.unwrap_or(u64::MAX);
+    // Frames are wanted until the count is reached, the pipeline hangs up or a stop is asked.
+    let more = |report: &CaptureReport, out: &Sending| {
+        report.passed < limit && !out.hung_up && !stop.load(Ordering::Relaxed)
+    };
     match &mut o.handle {
         Handle::File(cap) => {
             // Plain pcap files are read in blocks; libpcap reads the rest (other formats, or
@@ -576,7 +580,7 @@ fn run(
             let mut handover = true;
             if let Some(fast) = &mut o.fast {
                 handover = false;
-                while report.passed < limit && !out.hung_up && !stop.load(Ordering::Relaxed) {
+                while more(&report, &out) {
                     let (header, data) = match fast.next() {
                         pcapfile::Next::Record(header, data) => (header, data),
                         pcapfile::Next::End => break,
@@ -601,8 +605,7 @@ fn run(
                     );
                 }
             }
-            while handover && report.passed < limit && !out.hung_up && !stop.load(Ordering::Relaxed)
-            {
+            while handover && more(&report, &out) {
                 let packet = match cap.next_packet() {
                     Ok(p) => p,
                     Err(pcap::Error::NoMorePackets) => break,
@@ -635,7 +638,7 @@ fn run(
                 (fd >= 0).then_some(fd)
             };
             let mut last_tick = std::time::Instant::now();
-            while report.passed < limit && !out.hung_up && !stop.load(Ordering::Relaxed) {
+            while more(&report, &out) {
                 let remaining = limit - report.passed;
                 let want =
                     usize::try_from(remaining.min(BATCH_FRAMES as u64)).unwrap_or(BATCH_FRAMES);
