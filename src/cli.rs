@@ -183,7 +183,7 @@ pub struct Config {
     pub engine: EngineConfig,
     pub output: Output,
     pub user: Option<String>,
-    /// Worker threads (`--threads`); 1 runs the engine on the pipeline thread itself.
+    /// Worker threads (`--threads`); 1 runs one engine on a thread of its own.
     pub threads: usize,
 }
 

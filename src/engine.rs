@@ -157,6 +157,16 @@ impl Engine {
         self.events.pop_front()
     }
 
+    /// Moves queued events, oldest first (as `poll_event` gives them), into `out` until it
+    /// holds `up_to`.
+    pub fn take_events(&mut self, out: &mut Vec<Event>, up_to: usize) {
+        while out.len() < up_to && !self.swept.is_empty() {
+            out.extend(self.poll_event());
+        }
+        let n = up_to.saturating_sub(out.len()).min(self.events.len());
+        out.extend(self.events.drain(..n));
+    }
+
     /// Flows created so far; a flow created by a frame has this number, before it, as its id.
     pub fn flows_created(&self) -> u64 {
         self.table.created()
@@ -439,15 +449,17 @@ impl Engine {
             && !skip
             && (tls::looks_like_tls_start(p.payload) || tls::is_tls_port(p.sport, p.dport))
         {
-            let mut session = SessionBuilder::new(
+            let builder = if self.config.evidence {
+                SessionBuilder::new
+            } else {
+                SessionBuilder::without_evidence
+            };
+            let session = builder(
                 flow_id,
                 jsonw::endpoint_string(&flow.client()),
                 jsonw::endpoint_string(&flow.server()),
                 flow.syn_time,
             );
-            if !self.config.evidence {
-                session = session.without_evidence();
-            }
             flow.app.tls = Some(Box::new(TlsFlow {
                 conv: TlsConversation::new(session),
                 deseg: Default::default(),

@@ -1,5 +1,6 @@
 //! A capture run: the capture thread feeds the engine over a bounded channel, the engine's
-//! events go to a sink, and signals end it all cleanly.
+//! thread hands its events over another to this one, which writes them to a sink, and
+//! signals end it all cleanly.
 //!
 //! Ctrl-C or SIGTERM sets a flag; the capture thread sees it within its poll interval, stops
 //! and hangs up; the pipeline drains what is queued, finishes every flow, prints `stats` and
@@ -106,7 +107,7 @@ pub fn run_with(
         let ended = shards.merge(sink.as_mut(), live, &stop)?;
         (ended.closed, Some(ended.stats))
     } else {
-        let closed = single(&mut engine, sink.as_mut(), rx, recycle_tx, live)?;
+        let closed = pipeline(&mut engine, sink.as_mut(), rx, recycle_tx, live, &stop)?;
         (closed, None)
     };
     if closed {
@@ -147,43 +148,137 @@ pub fn run_with(
     Ok(Outcome::Done)
 }
 
-/// The pipeline on this thread: every batch through one engine into the sink. `Ok(true)`
-/// when the reader closed stdout.
-fn single(
+/// Events handed from the engine thread to the output at a time: few enough that what they
+/// hold is freed while still in cache.
+const HANDOVER_EVENTS: usize = 128;
+/// Handovers in flight between the engine thread and the output.
+const EVENT_DEPTH: usize = 8;
+
+/// The events of one batch of frames, and whether they are to be shown at once (live, or a
+/// tick of the capture clock).
+struct Events {
+    events: Vec<Event>,
+    flush: bool,
+}
+
+/// The pipeline of one engine: the engine runs on its own thread and this thread writes its
+/// events, a batch of frames at a time, so dissecting and formatting overlap. Written batches
+/// go back to the engine thread, which takes back their lists (`Engine::recycle`) and frees
+/// them where they were made. `Ok(true)` when the reader closed stdout; then, or on a write
+/// error, `stop` is set so that the capture thread ends and the engine thread with it.
+fn pipeline(
     engine: &mut Engine,
     sink: &mut dyn Sink,
     rx: Receiver<Batch>,
     recycle_tx: Sender<Batch>,
     live: bool,
+    stop: &AtomicBool,
 ) -> Result<bool> {
+    let (events_tx, events_rx) = bounded::<Events>(EVENT_DEPTH);
+    // Batches in use number at most EVENT_DEPTH + 2 (queued, written, filled): all fit.
+    let (spent_tx, spent_rx) = bounded::<Vec<Event>>(EVENT_DEPTH + 2);
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("capd-engine".into())
+            .spawn_scoped(s, move || {
+                dissect(engine, rx, recycle_tx, events_tx, spent_rx, live)
+            })
+            .context("starting the engine thread")?;
+        let written = write_all(sink, events_rx, spent_tx);
+        if !matches!(written, Ok(false)) {
+            stop.store(true, Ordering::SeqCst);
+        }
+        written
+    })
+}
+
+/// The engine thread: every batch of frames through the engine, its events handed over.
+fn dissect(
+    engine: &mut Engine,
+    rx: Receiver<Batch>,
+    recycle_tx: Sender<Batch>,
+    events_tx: Sender<Events>,
+    spent_rx: Receiver<Vec<Event>>,
+    live: bool,
+) {
+    // A spent batch of events, its lists taken back and its memory freed here.
+    let refill = |engine: &mut Engine| match spent_rx.try_recv() {
+        Ok(mut spent) => {
+            for ev in &mut spent {
+                engine.recycle(ev);
+            }
+            spent.clear();
+            spent
+        }
+        Err(_) => Vec::with_capacity(HANDOVER_EVENTS + 8),
+    };
+    let mut events = refill(engine);
     for mut batch in rx.iter() {
         if let Some(now) = batch.tick {
             engine.handle_tick(now);
         }
         for f in batch.frames() {
             engine.handle_frame(&f);
-            if !pump(engine, sink, false)? {
-                return Ok(true);
+            loop {
+                engine.take_events(&mut events, HANDOVER_EVENTS);
+                if events.len() < HANDOVER_EVENTS {
+                    break;
+                }
+                let full = std::mem::replace(&mut events, refill(engine));
+                if events_tx
+                    .send(Events {
+                        events: full,
+                        flush: false,
+                    })
+                    .is_err()
+                {
+                    return;
+                }
             }
         }
-        // Live: show events as packets arrive rather than when a buffer fills.
-        if (live || batch.tick.is_some()) && !pump(engine, sink, true)? {
-            return Ok(true);
-        }
+        let flush = live || batch.tick.is_some();
         batch.clear();
         let _ = recycle_tx.try_send(batch);
+        if flush {
+            let full = std::mem::replace(&mut events, refill(engine));
+            if events_tx
+                .send(Events {
+                    events: full,
+                    flush,
+                })
+                .is_err()
+            {
+                return;
+            }
+        }
     }
-    Ok(false)
+    if !events.is_empty() {
+        let _ = events_tx.send(Events {
+            events,
+            flush: false,
+        });
+    }
 }
 
-/// Writes queued events (and flushes if asked); `Ok(false)` when the reader closed stdout.
-fn pump(engine: &mut Engine, sink: &mut dyn Sink, flush: bool) -> Result<bool> {
-    let result = drain(engine, sink).and_then(|_| if flush { sink.flush() } else { Ok(()) });
-    match result {
-        Ok(()) => Ok(true),
-        Err(e) if is_broken_pipe(&e) => Ok(false),
-        Err(e) => Err(e).context("writing output"),
+/// The output side of `pipeline`: `Ok(true)` when the reader closed stdout.
+fn write_all(
+    sink: &mut dyn Sink,
+    events_rx: Receiver<Events>,
+    spent_tx: Sender<Vec<Event>>,
+) -> Result<bool> {
+    for Events { events, flush } in events_rx {
+        let written = events
+            .iter()
+            .try_for_each(|ev| sink.emit(ev))
+            .and_then(|_| if flush { sink.flush() } else { Ok(()) });
+        match written {
+            Ok(()) => {}
+            Err(e) if is_broken_pipe(&e) => return Ok(true),
+            Err(e) => return Err(e).context("writing output"),
+        }
+        let _ = spent_tx.try_send(events);
     }
+    Ok(false)
 }
 
 fn drain(engine: &mut Engine, sink: &mut dyn Sink) -> io::Result<()> {

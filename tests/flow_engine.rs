@@ -25,6 +25,8 @@ struct Net {
     cport: u16,
     sport: u16,
     events: Vec<Event>,
+    /// Take events in handfuls of this many (`take_events`) instead of one by one.
+    handful: Option<usize>,
 }
 
 impl Net {
@@ -36,6 +38,7 @@ impl Net {
             cport: 40000,
             sport: 443,
             events: Vec::new(),
+            handful: None,
         }
     }
 
@@ -64,8 +67,25 @@ impl Net {
             orig_len: bytes.len() as u32,
             data: &bytes,
         });
-        while let Some(e) = self.engine.poll_event() {
-            self.events.push(e);
+        self.collect();
+    }
+
+    /// Moves the engine's queued events into `events`.
+    fn collect(&mut self) {
+        match self.handful {
+            None => self
+                .events
+                .extend(std::iter::from_fn(|| self.engine.poll_event())),
+            Some(n) => loop {
+                let mut handful = Vec::new();
+                self.engine.take_events(&mut handful, n);
+                assert!(handful.len() <= n);
+                let last = handful.len() < n;
+                self.events.append(&mut handful);
+                if last {
+                    break;
+                }
+            },
         }
     }
 
@@ -80,9 +100,7 @@ impl Net {
     /// Ends the capture and returns every flow summary.
     fn finish(&mut self) -> Vec<FlowSummary> {
         self.engine.finish();
-        while let Some(e) = self.engine.poll_event() {
-            self.events.push(e);
-        }
+        self.collect();
         self.flows()
     }
 
@@ -343,6 +361,38 @@ fn the_flow_cap_evicts_the_least_recently_active_flows_and_counts_them() {
     assert_eq!(stats.flows, 20);
     assert_eq!(stats.flows_evicted, live.len() as u64);
     assert!(n.finish().len() == 20, "every flow is reported once");
+}
+
+/// The output thread takes events in handfuls (`take_events`): they come in the order
+/// `poll_event` gives them, flows ended by a sweep (a queue of their own) included.
+#[test]
+fn events_taken_in_handfuls_come_in_the_order_of_polling() {
+    let run = |handful: Option<usize>| {
+        let mut n = Net::default();
+        n.handful = handful;
+        for i in 0..12u16 {
+            n.cport = 40000 + i;
+            handshake(&mut n);
+            n.c(1, PSH | ACK, C + 1, S + 1, b"hello");
+        }
+        // Ten minutes later every flow has idled out: one sweep ends them all.
+        n.cport = 50000;
+        n.c(600_000, SYN, C, 0, b"");
+        n.finish();
+        n.events
+            .iter()
+            .map(|e| match e {
+                Event::Packet(p) => format!("packet {} flow {}", p.frame, p.flow),
+                Event::Flow(f) => format!("flow {} {:?}", f.flow, f.reason),
+                other => format!("{other:?}"),
+            })
+            .collect::<Vec<_>>()
+    };
+    let polled = run(None);
+    assert!(polled.iter().filter(|e| e.contains("Idle")).count() >= 12);
+    for n in [1, 3, 5, 128] {
+        assert_eq!(run(Some(n)), polled, "handfuls of {n}");
+    }
 }
 
 #[test]

@@ -163,8 +163,9 @@ pub struct TlsSession {
     pub flow: crate::event::FlowId,
     pub client: String,
     pub server: String,
-    pub version: Option<String>,
-    pub cipher_suite: Option<String>,
+    /// Registry names: borrowed for known values (no allocation per session).
+    pub version: Option<session::Name>,
+    pub cipher_suite: Option<session::Name>,
     pub cipher_suite_id: Option<u16>,
     pub sni: Option<String>,
     pub alpn: Option<String>,

@@ -203,24 +203,33 @@ impl SessionBuilder {
         start: Option<Timestamp>,
     ) -> Self {
         SessionBuilder {
+            evidence: Some(Box::default()),
+            ..Self::without_evidence(flow, client, server, start)
+        }
+    }
+
+    /// Like `new`, but keeping no raw evidence (`Evidence` stays empty, and so do the signed
+    /// parameters and signatures of the key exchange and CertificateVerify details): for runs
+    /// that will not verify sessions, which saves kilobytes per handshake in flight.
+    pub fn without_evidence(
+        flow: crate::event::FlowId,
+        client: String,
+        server: String,
+        start: Option<Timestamp>,
+    ) -> Self {
+        SessionBuilder {
             s: TlsSession {
                 flow,
                 client,
                 server,
+                // A full TLS 1.2 handshake with client certificates sends 6 and 7 messages.
+                client_messages: Vec::with_capacity(8),
+                server_messages: Vec::with_capacity(8),
                 ..TlsSession::default()
             },
-            evidence: Some(Box::default()),
             start,
             ..SessionBuilder::default()
         }
-    }
-
-    /// A builder that keeps no raw evidence (`Evidence` stays empty, and so do the signed
-    /// parameters and signatures of the key exchange and CertificateVerify details): for runs
-    /// that will not verify sessions, which saves kilobytes per handshake in flight.
-    pub fn without_evidence(mut self) -> Self {
-        self.evidence = None;
-        self
     }
 
     fn since(&mut self, ts: Timestamp) -> Option<f64> {
@@ -424,8 +433,8 @@ impl SessionBuilder {
                 e.server_random = body.get(2..34).and_then(|r| r.try_into().ok());
             }
             let version = sh.negotiated_version();
-            self.s.version = Some(Version(version).name().into_owned());
-            self.s.cipher_suite = Some(cipher_suite_name(sh.cipher).into_owned());
+            self.s.version = Some(Version(version).name());
+            self.s.cipher_suite = Some(cipher_suite_name(sh.cipher));
             self.s.cipher_suite_id = Some(sh.cipher);
             if let Some(p) = &sh.alpn {
                 self.s.alpn = Some(String::from_utf8_lossy(p).into_owned());
@@ -446,7 +455,7 @@ impl SessionBuilder {
     /// An SSL 2.0 message other than CLIENT-HELLO, by its snake-case name.
     pub fn sslv2_message(&mut self, from_client: bool, ts: Timestamp, name: &'static str) {
         if name == "server_hello" {
-            self.s.version = Some(Version::SSL2.name().into_owned());
+            self.s.version = Some(Version::SSL2.name());
             self.s.timing.server_hello = self.since(ts);
         }
         self.push(from_client, name);
@@ -609,9 +618,10 @@ impl SessionBuilder {
         });
         details.server_hello = self.server_hello.as_ref().map(server_hello_info);
         s.details = Some(Box::new(details));
-        let mut evidence = self.evidence.take().unwrap_or_default();
-        evidence.version = version;
-        s.evidence = Some(evidence);
+        s.evidence = self.evidence.take().map(|mut e| {
+            e.version = version;
+            e
+        });
         Some(Box::new(s))
     }
 

@@ -186,6 +186,15 @@ impl JsonBuf {
         self.bytes.push(b'"');
     }
 
+    /// A name (see `cow_name`), or `null`.
+    #[inline]
+    pub fn opt_cow_name(&mut self, s: Option<&Cow<'static, str>>) {
+        match s {
+            Some(s) => self.cow_name(s),
+            None => self.raw("null"),
+        }
+    }
+
     /// A name's contents, unquoted: borrowed (table text, see `name`) as it is, formatted
     /// escaped.
     #[inline]

@@ -127,7 +127,7 @@ pub fn write_handshake(b: &mut JsonBuf, shared: &mut Shared, t: &TlsSession) {
     b.raw(",\"alpn\":");
     b.opt_str(alpn.as_deref());
     b.raw(",\"cipher_suite\":");
-    b.opt_str(cipher_suite.as_deref());
+    b.opt_cow_name(cipher_suite.as_ref());
     b.raw(",\"cipher_suite_id\":");
     b.opt_u64(cipher_suite_id.map(u64::from));
     b.raw(",\"client\":");
@@ -169,7 +169,7 @@ pub fn write_handshake(b: &mut JsonBuf, shared: &mut Shared, t: &TlsSession) {
         write_verdict(b, v);
     }
     b.raw(",\"version\":");
-    b.opt_str(version.as_deref());
+    b.opt_cow_name(version.as_ref());
     b.byte(b'}');
 }
 
@@ -692,8 +692,9 @@ mod tests {
                     flow,
                     client,
                     server,
-                    version,
-                    cipher_suite,
+                    // Formatted names (owned) are escaped; table names are checked apart.
+                    version: version.map(std::borrow::Cow::Owned),
+                    cipher_suite: cipher_suite.map(std::borrow::Cow::Owned),
                     cipher_suite_id,
                     sni,
                     alpn,
