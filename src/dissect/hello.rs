@@ -180,6 +180,8 @@ pub fn parse_client_hello(body: &[u8]) -> Option<ClientHello> {
         ciphers,
         compression,
         extensions_block,
+        // Every extension takes 4 bytes at least: room for all of them at once.
+        extensions: Vec::with_capacity(block.len() / 4),
         ..ClientHello::default()
     };
     for (ty, data, whole) in raw_extensions(block) {
@@ -279,6 +281,8 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHello> {
         cipher,
         compression,
         hello_retry_request: random == HRR_RANDOM,
+        // Every extension takes 4 bytes at least: room for all of them at once.
+        extensions: Vec::with_capacity(block.len() / 4),
         ..ServerHello::default()
     };
     for (ty, data, whole) in raw_extensions(block) {

@@ -54,9 +54,10 @@ pub struct TlsSpares {
 }
 
 impl TlsSpares {
-    /// Lists kept of each kind: a frame rarely uses more than a few, and lists grown by a
-    /// hostile frame are not kept at all (`MAX_KEPT_CAPACITY`).
-    const MAX_KEPT: usize = 64;
+    /// Lists kept of each kind: written events come back a handover at a time (128 events,
+    /// see `run`), up to a hundred of them TLS frames with a list or two each; lists grown by
+    /// a hostile frame are not kept at all (`MAX_KEPT_CAPACITY`).
+    const MAX_KEPT: usize = 256;
     const MAX_KEPT_CAPACITY: usize = 32;
 
     /// A frame's TLS part, with lists from the spares.
