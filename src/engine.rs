@@ -22,7 +22,6 @@ use crate::flow::reassembly::{Abandoned, Chunk, Stream};
 use crate::flow::table::Flow;
 use crate::flow::tcp::{Segment, SegmentAnalysis};
 use crate::flow::{EndReason, FlowKey, FlowSummary, FlowTable, FlowTableConfig, Label};
-use crate::report::jsonw;
 
 /// One captured frame, borrowed.
 #[derive(Debug, Clone, Copy)]
@@ -454,12 +453,7 @@ impl Engine {
             } else {
                 SessionBuilder::without_evidence
             };
-            let session = builder(
-                flow_id,
-                jsonw::endpoint_string(&flow.client()),
-                jsonw::endpoint_string(&flow.server()),
-                flow.syn_time,
-            );
+            let session = builder(flow_id, flow.client(), flow.server(), flow.syn_time);
             flow.app.tls = Some(Box::new(TlsFlow {
                 conv: TlsConversation::new(session),
                 deseg: Default::default(),

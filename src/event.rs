@@ -62,6 +62,34 @@ pub struct Endpoint {
     pub port: u16,
 }
 
+impl From<SocketAddr> for Endpoint {
+    fn from(a: SocketAddr) -> Self {
+        Endpoint {
+            ip: a.ip(),
+            port: a.port(),
+        }
+    }
+}
+
+/// `ip:port`, `[ip]:port` for IPv6 (as `SocketAddr` reads them).
+impl std::str::FromStr for Endpoint {
+    type Err = std::net::AddrParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse::<SocketAddr>().map(Endpoint::from)
+    }
+}
+
+/// `0.0.0.0:0`: what a summary not filled in yet holds.
+impl Default for Endpoint {
+    fn default() -> Self {
+        Endpoint {
+            ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            port: 0,
+        }
+    }
+}
+
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         SocketAddr::new(self.ip, self.port).fmt(f)

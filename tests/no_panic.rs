@@ -206,7 +206,12 @@ proptest! {
                 }),
         ]), 1..24),
     ) {
-        let session = SessionBuilder::new(0, "a".into(), "b".into(), None);
+        let session = SessionBuilder::new(
+            0,
+            "192.0.2.1:40000".parse().unwrap(),
+            "192.0.2.2:443".parse().unwrap(),
+            None,
+        );
         let client = Endpoint { ip: "192.0.2.1".parse().unwrap(), port: 50000 };
         let server = Endpoint { ip: "192.0.2.2".parse().unwrap(), port: 443 };
         let mut conv = TlsConversation::new(session);

@@ -47,7 +47,12 @@ fuzz_target!(|input: &[u8]| {
         u16::from_be_bytes([*c0, *c1]),
         u16::from_be_bytes([*v0, *v1]),
     );
-    let session = SessionBuilder::new(0, "192.0.2.1:40000".into(), "192.0.2.2:443".into(), None);
+    let session = SessionBuilder::new(
+        0,
+        "192.0.2.1:40000".parse().unwrap(),
+        "192.0.2.2:443".parse().unwrap(),
+        None,
+    );
     let client = Endpoint {
         ip: [192, 0, 2, 1].into(),
         port: 40000,

@@ -161,8 +161,9 @@ pub struct Timing {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TlsSession {
     pub flow: crate::event::FlowId,
-    pub client: String,
-    pub server: String,
+    /// Shown as `ip:port` (`[ip]:port` for IPv6), as the flow events show them.
+    pub client: crate::event::Endpoint,
+    pub server: crate::event::Endpoint,
     /// Registry names: borrowed for known values (no allocation per session).
     pub version: Option<session::Name>,
     pub cipher_suite: Option<session::Name>,

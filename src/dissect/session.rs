@@ -21,7 +21,7 @@ use super::messages::{NewSessionTicket, ServerKeyExchange};
 use super::names::{self, cipher_suite_name, extension_name, group_name};
 use super::offer::{self, ClientHelloOffer};
 use super::{SessionAlert, Timing, TlsSession, Version};
-use crate::event::Timestamp;
+use crate::event::{Endpoint, Timestamp};
 
 pub use super::offer::ClientHelloInfo;
 
@@ -198,8 +198,8 @@ impl SessionBuilder {
     /// first SYN) or, when no SYN was captured, from the first record of the session.
     pub fn new(
         flow: crate::event::FlowId,
-        client: String,
-        server: String,
+        client: Endpoint,
+        server: Endpoint,
         start: Option<Timestamp>,
     ) -> Self {
         SessionBuilder {
@@ -213,8 +213,8 @@ impl SessionBuilder {
     /// that will not verify sessions, which saves kilobytes per handshake in flight.
     pub fn without_evidence(
         flow: crate::event::FlowId,
-        client: String,
-        server: String,
+        client: Endpoint,
+        server: Endpoint,
         start: Option<Timestamp>,
     ) -> Self {
         SessionBuilder {

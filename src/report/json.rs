@@ -151,13 +151,6 @@ pub fn write_packet(b: &mut JsonBuf, p: &PacketEvent) {
     b.raw("\"}");
 }
 
-/// An endpoint as its quoted text (`ip:port`, `[ip]:port` for IPv6).
-fn endpoint(b: &mut JsonBuf, e: &crate::event::Endpoint) {
-    b.byte(b'"');
-    b.endpoint_text(e);
-    b.byte(b'"');
-}
-
 /// Writes a flow event (CONTRACT.md `flow`) as the summary serializer does: keys in byte
 /// order at every depth. The destructuring lists every field, so a field added to
 /// `FlowSummary` does not compile until it is written here (in its sorted place).
@@ -193,7 +186,7 @@ pub fn write_flow(b: &mut JsonBuf, f: &FlowSummary) {
         b.u32(analysis.get(*l));
     }
     b.raw("},\"client\":");
-    endpoint(b, client);
+    b.endpoint(client);
     b.raw(",\"client_bytes\":");
     b.u64(*client_bytes);
     b.raw(",\"client_packets\":");
@@ -229,7 +222,7 @@ pub fn write_flow(b: &mut JsonBuf, f: &FlowSummary) {
     b.raw(",\"reason\":\"");
     b.raw(reason.name());
     b.raw("\",\"server\":");
-    endpoint(b, server);
+    b.endpoint(server);
     b.raw(",\"server_bytes\":");
     b.u64(*server_bytes);
     b.raw(",\"server_packets\":");

@@ -302,6 +302,13 @@ impl JsonBuf {
         }
     }
 
+    /// An endpoint as its quoted text (`ip:port`, `[ip]:port` for IPv6).
+    pub fn endpoint(&mut self, e: &Endpoint) {
+        self.byte(b'"');
+        self.endpoint_text(e);
+        self.byte(b'"');
+    }
+
     /// An endpoint's text as `SocketAddr`'s `Display` writes it (`ip:port`, `[ip]:port` for
     /// IPv6), unquoted.
     pub fn endpoint_text(&mut self, e: &Endpoint) {
@@ -384,19 +391,6 @@ impl JsonBuf {
             Some(f) => f.push((self.bytes.len(), id)),
         }
     }
-}
-
-/// An endpoint's text (`Endpoint`'s `Display`, without `core::fmt`'s cost: sessions are
-/// named by their endpoints thousands of times a second).
-pub fn endpoint_string(e: &Endpoint) -> String {
-    // The longest text, `[` 39 characters of IPv6 `]:65535`, fits without regrowing.
-    let mut b = JsonBuf {
-        bytes: Vec::with_capacity(48),
-        fixups: None,
-    };
-    b.endpoint_text(e);
-    // Digits, dots, colons, brackets and hex letters only.
-    String::from_utf8(b.bytes).unwrap_or_default()
 }
 
 /// Where the first byte of `b` that JSON must escape is, if any; eight bytes at a time.
@@ -626,7 +620,9 @@ mod tests {
                 b.ip(&ip);
                 prop_assert_eq!(String::from_utf8(b.bytes).unwrap(), serde(ip));
                 let e = Endpoint { ip, port: v6[0] };
-                prop_assert_eq!(endpoint_string(&e), e.to_string());
+                let mut b = JsonBuf::new();
+                b.endpoint(&e);
+                prop_assert_eq!(String::from_utf8(b.bytes).unwrap(), serde(e));
             }
         }
     }

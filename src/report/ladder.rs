@@ -700,8 +700,8 @@ mod tests {
     fn tls_summary_waits_for_its_flows_end() {
         let session = TlsSession {
             flow: 0,
-            client: "127.0.0.1:45392".into(),
-            server: "127.0.0.1:15001".into(),
+            client: "127.0.0.1:45392".parse().unwrap(),
+            server: "127.0.0.1:15001".parse().unwrap(),
             ..TlsSession::default()
         };
         let out = draw(

@@ -4,8 +4,6 @@
 //! cannot decide fails with "cannot be checked from the capture: <why>". The cryptography is
 //! in `chain` (webpki) and `signature` (ring); this file decides what is compared with what.
 
-use std::net::SocketAddr;
-
 use tls_parser::{TlsCipherKx, TlsCipherSuite};
 
 use super::chain::{self, KeyUse, Role};
@@ -125,16 +123,11 @@ impl Judge<'_> {
         let (name, source, require_cn) = match (&self.v.expect_cn, &self.s.sni) {
             (Some(n), _) => (n.clone(), "the name given with --expect-cn", true),
             (None, Some(sni)) => (sni.clone(), "the SNI the client sent", false),
-            (None, None) => match self.s.server.parse::<SocketAddr>() {
-                Ok(a) => (
-                    a.ip().to_string(),
-                    "the address the client connected to, as it sent no SNI",
-                    false,
-                ),
-                Err(_) => {
-                    return unseen(N, "the server's name", "there is no name to compare with");
-                }
-            },
+            (None, None) => (
+                self.s.server.ip.to_string(),
+                "the address the client connected to, as it sent no SNI",
+                false,
+            ),
         };
         match chain::verify_name(leaf, &name, require_cn) {
             Ok(d) => pass(N, format!("{d}, {source}")),

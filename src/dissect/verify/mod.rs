@@ -295,7 +295,7 @@ mod tests {
             ..HandshakeDetails::default()
         };
         TlsSession {
-            server: "127.0.0.1:15001".into(),
+            server: "127.0.0.1:15001".parse().unwrap(),
             sni: Some("localhost".into()),
             cipher_suite_id: Some(0xc02b),
             established: true,

@@ -131,7 +131,7 @@ pub fn write_handshake(b: &mut JsonBuf, shared: &mut Shared, t: &TlsSession) {
     b.raw(",\"cipher_suite_id\":");
     b.opt_u64(cipher_suite_id.map(u64::from));
     b.raw(",\"client\":");
-    b.str(client);
+    b.endpoint(client);
     b.raw(",\"client_certs\":");
     certs(b, &mut shared.certs, client_certs);
     b.raw(",\"client_messages\":");
@@ -155,7 +155,7 @@ pub fn write_handshake(b: &mut JsonBuf, shared: &mut Shared, t: &TlsSession) {
     b.raw(",\"resumed\":");
     b.bool(*resumed);
     b.raw(",\"server\":");
-    b.str(server);
+    b.endpoint(server);
     b.raw(",\"server_certs\":");
     certs(b, &mut shared.certs, server_certs);
     b.raw(",\"server_messages\":");
@@ -647,8 +647,8 @@ mod tests {
         (
             (
                 any::<u32>(),
-                text(),
-                text(),
+                any::<std::net::SocketAddr>().prop_map(crate::event::Endpoint::from),
+                any::<std::net::SocketAddr>().prop_map(crate::event::Endpoint::from),
                 opt(),
                 opt(),
                 any::<Option<u16>>(),
