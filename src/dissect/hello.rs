@@ -157,6 +157,47 @@ fn u8_list(data: &[u8]) -> Vec<u8> {
         .unwrap_or_default()
 }
 
+/// Writes into `key` everything of a ClientHello body that `parse_client_hello` turns into
+/// anything but the session id, and returns the session id. Left out are the bytes that
+/// differ from one handshake of a client to the next: the random, the session id, the key
+/// shares' keys (their groups stay), a session ticket's contents (its length stays) and a
+/// pre-shared key offer (its presence stays). So two bodies with the same key parse alike but
+/// for the session id. `None` exactly when `parse_client_hello` fails.
+pub fn client_hello_key<'a>(body: &'a [u8], key: &mut Vec<u8>) -> Option<&'a [u8]> {
+    fn list(key: &mut Vec<u8>, bytes: &[u8]) {
+        key.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        key.extend_from_slice(bytes);
+    }
+    let mut r = Reader { b: body, at: 0 };
+    key.extend_from_slice(&r.u16()?.to_le_bytes());
+    r.take(32)?;
+    let sid_len = usize::from(r.u8()?);
+    let session_id = r.take(sid_len)?;
+    let cipher_len = usize::from(r.u16()?);
+    list(key, r.take(cipher_len)?);
+    let comp_len = usize::from(r.u8()?);
+    list(key, r.take(comp_len)?);
+    let (state, block) = r.extensions();
+    key.push(state as u8);
+    for (ty, data, _) in raw_extensions(block) {
+        key.extend_from_slice(&ty.to_le_bytes());
+        match ty {
+            _ if is_grease(ty) => list(key, data),
+            EXT_SESSION_TICKET => key.extend_from_slice(&(data.len() as u32).to_le_bytes()),
+            EXT_PRE_SHARED_KEY => {}
+            EXT_KEY_SHARE => {
+                let groups = key_share_groups(data);
+                key.extend_from_slice(&(groups.len() as u32).to_le_bytes());
+                for g in groups {
+                    key.extend_from_slice(&g.to_le_bytes());
+                }
+            }
+            _ => list(key, data),
+        }
+    }
+    Some(session_id)
+}
+
 /// Parses a ClientHello body (after the 4-byte handshake header). `None` if the fixed fields
 /// do not parse.
 pub fn parse_client_hello(body: &[u8]) -> Option<ClientHello> {
@@ -196,6 +237,18 @@ pub fn parse_client_hello(body: &[u8]) -> Option<ClientHello> {
             EXT_PRE_SHARED_KEY => out.psk = true,
             EXT_KEY_SHARE => out.key_share_groups = key_share_groups(data),
             _ => {}
+        }
+        // tls-parser reads the lists taken from it below; other extensions are not parsed
+        // (it would copy key shares and padding only for them to be dropped).
+        if !matches!(
+            ty,
+            EXT_SERVER_NAME
+                | EXT_ALPN
+                | EXT_SUPPORTED_GROUPS
+                | EXT_SIGNATURE_ALGORITHMS
+                | EXT_SUPPORTED_VERSIONS
+        ) {
+            continue;
         }
         let Ok((_, ext)) = parse_tls_client_hello_extension(whole) else {
             continue;

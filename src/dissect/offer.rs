@@ -6,6 +6,11 @@
 //! shared by the sessions that made them, so a handshake in flight holds one pointer instead of
 //! some sixty names, and a busy capture names each distinct offer once. Parsing the hello is
 //! `hello.rs`'s work; this file only names what was parsed.
+//!
+//! Everything else a hello tells its session (fingerprints, SNI, ALPN) is the same for every
+//! hello a client stack sends too: `client_hello_facts` remembers all of it by the hello's
+//! bytes less those that change per handshake (`hello::client_hello_key`), so a repeated
+//! hello is neither parsed nor named again.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -13,7 +18,8 @@ use std::sync::Arc;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use super::Version;
-use super::hello::ClientHello;
+use super::fingerprint;
+use super::hello::{self, ClientHello};
 use super::memo::Memo;
 use super::names::{self, cipher_suite_name, extension_name, group_name, signature_scheme_name};
 use super::session::Name;
@@ -169,6 +175,66 @@ pub fn offer(ch: &ClientHello) -> Arc<ClientHelloOffer> {
     })
 }
 
+/// What a ClientHello tells its session besides its session id and random.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelloFacts {
+    /// JA3 and JA4 (none for an SSL 2.0-format hello).
+    pub ja3: Option<String>,
+    pub ja4: Option<String>,
+    pub sni: Option<String>,
+    /// The first protocol offered.
+    pub alpn: Option<String>,
+    pub alpn_offered: bool,
+    pub offer: Arc<ClientHelloOffer>,
+}
+
+impl HelloFacts {
+    pub fn of(ch: &ClientHello) -> HelloFacts {
+        HelloFacts {
+            ja3: (!ch.sslv2_format).then(|| fingerprint::ja3(ch)),
+            ja4: (!ch.sslv2_format).then(|| fingerprint::ja4(ch)),
+            sni: ch.sni.clone(),
+            alpn: ch
+                .alpn
+                .first()
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+            alpn_offered: !ch.alpn.is_empty(),
+            offer: offer(ch),
+        }
+    }
+}
+
+/// Hellos a thread remembers, and the longest key kept.
+const FACTS_ENTRIES: usize = 128;
+const FACTS_MAX_KEY: usize = 8 * 1024;
+
+struct FactsCache {
+    memo: Memo<Option<Arc<HelloFacts>>>,
+    key: Vec<u8>,
+}
+
+thread_local! {
+    static FACTS: RefCell<FactsCache> = RefCell::new(FactsCache {
+        memo: Memo::new(FACTS_ENTRIES, FACTS_MAX_KEY),
+        key: Vec::new(),
+    });
+}
+
+/// The facts of a ClientHello body (after the handshake header) and its session id: what
+/// `HelloFacts::of(&parse_client_hello(body)?)` gives, from the thread's memo when a hello
+/// alike was seen lately. `None` if the body does not parse.
+pub fn client_hello_facts(body: &[u8]) -> Option<(Arc<HelloFacts>, Vec<u8>)> {
+    FACTS.with(|c| {
+        let c = &mut *c.borrow_mut();
+        c.key.clear();
+        let session_id = hello::client_hello_key(body, &mut c.key)?;
+        let facts = c.memo.get_or_make(&c.key, || {
+            hello::parse_client_hello(body).map(|ch| Arc::new(HelloFacts::of(&ch)))
+        })?;
+        Some((facts, session_id.to_vec()))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,5 +337,86 @@ mod tests {
                 prop_assert_eq!(&*offer(ch), &make(ch));
             }
         }
+
+        /// A hello's remembered facts are those of its own parse, whatever its bytes: the
+        /// sample with a few bytes changed (so some parse, some do not, and repeats hit
+        /// the memo).
+        #[test]
+        fn remembered_facts_are_the_hellos_own(
+            edits in prop::collection::vec(prop::collection::vec((any::<prop::sample::Index>(), 0u8..4), 0..3), 1..40),
+        ) {
+            let sample = sample_client_hello();
+            for edit in &edits {
+                let mut body = sample.clone();
+                for (at, v) in edit {
+                    body[at.index(sample.len())] = *v;
+                }
+                let parsed = parse_client_hello(&body).map(|ch| (HelloFacts::of(&ch), ch.session_id));
+                let remembered = client_hello_facts(&body).map(|(f, sid)| ((*f).clone(), sid));
+                prop_assert_eq!(remembered, parsed);
+            }
+        }
+
+        /// Hellos that differ only in what changes per handshake (random, session id, key
+        /// share keys, ticket and pre-shared key contents) share one key and their facts;
+        /// a different server name makes a different key.
+        #[test]
+        fn the_key_leaves_out_exactly_what_changes_per_handshake(
+            a in per_handshake(), b in per_handshake(), sni_a in 0usize..2, sni_b in 0usize..2,
+        ) {
+            let names = ["localhost", "example"];
+            let (ha, hb) = (built(&a, names[sni_a]), built(&b, names[sni_b]));
+            let (mut ka, mut kb) = (Vec::new(), Vec::new());
+            prop_assert_eq!(hello::client_hello_key(&ha, &mut ka), Some(&a.1[..]));
+            prop_assert_eq!(hello::client_hello_key(&hb, &mut kb), Some(&b.1[..]));
+            let facts = |h: &[u8]| HelloFacts::of(&parse_client_hello(h).unwrap());
+            let same_lengths = a.3.len() == b.3.len();
+            prop_assert_eq!(ka == kb, sni_a == sni_b && same_lengths);
+            if ka == kb {
+                prop_assert_eq!(facts(&ha), facts(&hb));
+            }
+        }
+    }
+
+    /// Random byte, session id, key share key, ticket and pre-shared key contents.
+    type PerHandshake = (u8, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
+
+    fn per_handshake() -> impl Strategy<Value = PerHandshake> {
+        let bytes = |n| prop::collection::vec(any::<u8>(), n);
+        (
+            any::<u8>(),
+            bytes(0..33),
+            bytes(32..33),
+            bytes(0..3),
+            bytes(0..8),
+        )
+    }
+
+    /// A TLS 1.3-style hello carrying the parts that change per handshake, naming `sni`.
+    fn built((random, sid, key, ticket, psk): &PerHandshake, sni: &str) -> Vec<u8> {
+        let mut b = vec![0x03, 0x03];
+        b.extend_from_slice(&[*random; 32]);
+        b.push(sid.len() as u8);
+        b.extend_from_slice(sid);
+        b.extend_from_slice(&[0x00, 0x04, 0x13, 0x01, 0xc0, 0x2f, 0x01, 0x00]);
+        let mut ext = Vec::new();
+        let mut add = |ty: u16, data: &[u8]| {
+            ext.extend_from_slice(&ty.to_be_bytes());
+            ext.extend_from_slice(&(data.len() as u16).to_be_bytes());
+            ext.extend_from_slice(data);
+        };
+        let mut sni_ext = ((sni.len() + 3) as u16).to_be_bytes().to_vec();
+        sni_ext.push(0);
+        sni_ext.extend_from_slice(&(sni.len() as u16).to_be_bytes());
+        sni_ext.extend_from_slice(sni.as_bytes());
+        add(0, &sni_ext);
+        add(35, ticket);
+        let mut shares = vec![0x00, 0x24, 0x00, 0x1d, 0x00, 0x20];
+        shares.extend_from_slice(key);
+        add(51, &shares);
+        add(41, psk);
+        b.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+        b.extend_from_slice(&ext);
+        b
     }
 }

@@ -15,11 +15,11 @@ use serde::Serialize;
 
 use super::cert;
 use super::fingerprint;
-use super::hello::{self, ClientHello, ServerHello};
+use super::hello::{self, ServerHello};
 use super::messages::{self, CertificateRequest, CertificateVerify, ClientKeyExchange};
 use super::messages::{NewSessionTicket, ServerKeyExchange};
 use super::names::{self, cipher_suite_name, extension_name, group_name};
-use super::offer::{self, ClientHelloOffer};
+use super::offer::{self, ClientHelloOffer, HelloFacts};
 use super::{SessionAlert, Timing, TlsSession, Version};
 use crate::event::{Endpoint, Timestamp};
 
@@ -380,11 +380,11 @@ impl SessionBuilder {
     }
 
     fn on_client_hello(&mut self, ts: Timestamp, body: &[u8]) {
-        if let Some(ch) = hello::parse_client_hello(body) {
+        if let Some((facts, session_id)) = offer::client_hello_facts(body) {
             if let Some(e) = self.evidence.as_deref_mut() {
                 e.client_random = body.get(2..34).and_then(|r| r.try_into().ok());
             }
-            self.client_hello_parsed(ts, ch);
+            self.client_hello_seen(ts, &facts, session_id);
         }
     }
 
@@ -395,29 +395,25 @@ impl SessionBuilder {
         }
         self.push(true, "client_hello");
         if let Some(ch) = hello::parse_sslv2_client_hello(msg) {
-            self.client_hello_parsed(ts, ch);
+            let facts = HelloFacts::of(&ch);
+            self.client_hello_seen(ts, &facts, ch.session_id);
         }
     }
 
-    fn client_hello_parsed(&mut self, ts: Timestamp, mut ch: ClientHello) {
+    fn client_hello_seen(&mut self, ts: Timestamp, facts: &HelloFacts, session_id: Vec<u8>) {
         // A second ClientHello (after HelloRetryRequest) updates the offer, not the timing
         // or the fingerprints, which describe the first one, as Zeek and Suricata do.
         if self.client_hello.is_none() {
             self.s.timing.client_hello = self.since(ts);
-            if !ch.sslv2_format {
-                self.s.ja3 = Some(fingerprint::ja3(&ch));
-                self.s.ja4 = Some(fingerprint::ja4(&ch));
-            }
-            self.s.sni = ch.sni.take();
-            self.s.alpn = ch
-                .alpn
-                .first()
-                .map(|p| String::from_utf8_lossy(p).into_owned());
+            self.s.ja3.clone_from(&facts.ja3);
+            self.s.ja4.clone_from(&facts.ja4);
+            self.s.sni.clone_from(&facts.sni);
+            self.s.alpn.clone_from(&facts.alpn);
         }
         self.client_hello = Some(ClientHelloSeen {
-            offer: offer::offer(&ch),
-            alpn_offered: !ch.alpn.is_empty(),
-            session_id: ch.session_id,
+            offer: facts.offer.clone(),
+            alpn_offered: facts.alpn_offered,
+            session_id,
         });
     }
 
