@@ -32,10 +32,10 @@ fn decoders(body: &[u8], cipher: u16, version: u16, tls13: bool) {
     }
     let _ = serde_json::to_string(&cert::summarize(body));
     let _ = cert::subject_cn(body);
-    let _ = serde_json::to_string(&messages::server_key_exchange(body, cipher, version));
+    let _ = serde_json::to_string(&messages::server_key_exchange(body, cipher, version, true));
     let _ = serde_json::to_string(&messages::certificate_request(body));
     let _ = serde_json::to_string(&messages::client_key_exchange(body, cipher, version));
-    let _ = serde_json::to_string(&messages::certificate_verify(body, version));
+    let _ = serde_json::to_string(&messages::certificate_verify(body, version, true));
     let _ = serde_json::to_string(&messages::new_session_ticket(body));
 }
 

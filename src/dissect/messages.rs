@@ -98,8 +98,14 @@ fn signature(rest: &[u8], with_scheme: bool) -> Option<(Option<u16>, &[u8])> {
     Some((scheme, rest.get(2..2 + len)?))
 }
 
-/// Parses a ServerKeyExchange for the negotiated cipher suite and version.
-pub fn server_key_exchange(body: &[u8], cipher: u16, version: u16) -> Option<ServerKeyExchange> {
+/// Parses a ServerKeyExchange for the negotiated cipher suite and version; the signed
+/// parameters and the signature are copied only with `keep_raw` (for a later check).
+pub fn server_key_exchange(
+    body: &[u8],
+    cipher: u16,
+    version: u16,
+    keep_raw: bool,
+) -> Option<ServerKeyExchange> {
     let kx = TlsCipherSuite::from_id(cipher).map(|c| c.kx)?;
     let tls12 = version >= 0x0303;
     let (mut ske, rest) = match kx {
@@ -142,12 +148,17 @@ pub fn server_key_exchange(body: &[u8], cipher: u16, version: u16) -> Option<Ser
         }
         _ => return None,
     };
-    ske.params = body.get(..body.len() - rest.len())?.to_vec();
+    let params = body.get(..body.len() - rest.len())?;
+    if keep_raw {
+        ske.params = params.to_vec();
+    }
     if let Some((scheme, sig)) = signature(rest, tls12) {
         ske.scheme = scheme;
         ske.signature_algorithm = scheme.map(|s| signature_scheme_name(s).into_owned());
         ske.signature_len = sig.len();
-        ske.signature = sig.to_vec();
+        if keep_raw {
+            ske.signature = sig.to_vec();
+        }
     }
     Some(ske)
 }
@@ -259,14 +270,15 @@ pub struct CertificateVerify {
     pub signature: Vec<u8>,
 }
 
-/// Parses a CertificateVerify (the scheme is present from TLS 1.2 on).
-pub fn certificate_verify(body: &[u8], version: u16) -> Option<CertificateVerify> {
+/// Parses a CertificateVerify (the scheme is present from TLS 1.2 on); the signature is
+/// copied only with `keep_raw`.
+pub fn certificate_verify(body: &[u8], version: u16, keep_raw: bool) -> Option<CertificateVerify> {
     let (scheme, sig) = signature(body, version >= 0x0303)?;
     Some(CertificateVerify {
         signature_algorithm: scheme.map(|s| signature_scheme_name(s).into_owned()),
         signature_len: sig.len(),
         scheme,
-        signature: sig.to_vec(),
+        signature: if keep_raw { sig.to_vec() } else { Vec::new() },
     })
 }
 
@@ -312,7 +324,7 @@ mod tests {
     fn ecdhe_server_key_exchange_names_curve_and_signature() {
         // secp256r1, a 3-byte "point", rsa_pss_rsae_sha256, 2-byte signature.
         let body = [3, 0, 23, 3, 4, 1, 2, 0x08, 0x04, 0, 2, 0xde, 0xad];
-        let ske = server_key_exchange(&body, 0xc02f, 0x0303).unwrap();
+        let ske = server_key_exchange(&body, 0xc02f, 0x0303, true).unwrap();
         assert_eq!(ske.kind, "ecdhe");
         assert_eq!(ske.group.as_deref(), Some("secp256r1"));
         assert_eq!(ske.public_size, 3);
@@ -324,7 +336,7 @@ mod tests {
         assert_eq!(ske.params, body[..7]);
         // TLS 1.0 carries no scheme before the signature.
         let old = [3, 0, 23, 1, 4, 0, 1, 0xee];
-        let ske = server_key_exchange(&old, 0xc013, 0x0301).unwrap();
+        let ske = server_key_exchange(&old, 0xc013, 0x0301, true).unwrap();
         assert_eq!(ske.signature_algorithm, None);
         assert_eq!(ske.signature_len, 1);
     }
@@ -333,7 +345,7 @@ mod tests {
     fn dhe_server_key_exchange_measures_the_prime() {
         let mut body = vec![0, 3, 0x01, 0xff, 0xff, 0, 1, 2, 0, 2, 0x7f, 0xff];
         body.extend_from_slice(&[0x04, 0x01, 0, 1, 9]);
-        let ske = server_key_exchange(&body, 0x009e, 0x0303).unwrap();
+        let ske = server_key_exchange(&body, 0x009e, 0x0303, true).unwrap();
         assert_eq!(ske.kind, "dhe");
         assert_eq!(ske.dh_bits, Some(17));
         assert_eq!(ske.public_size, 15);
@@ -361,7 +373,7 @@ mod tests {
 
     #[test]
     fn certificate_verify_and_ticket() {
-        let cv = certificate_verify(&[0x04, 0x01, 0, 2, 1, 2], 0x0303).unwrap();
+        let cv = certificate_verify(&[0x04, 0x01, 0, 2, 1, 2], 0x0303, true).unwrap();
         assert_eq!(cv.signature_algorithm.as_deref(), Some("rsa_pkcs1_sha256"));
         assert_eq!(cv.signature_len, 2);
         let t = new_session_ticket(&[0, 0, 0x1c, 0x20, 0, 1, 9]).unwrap();

@@ -346,12 +346,8 @@ impl SessionBuilder {
                 }
             }
             (false, 12) => {
-                let mut ske = messages::server_key_exchange(body, self.cipher(), version);
-                if let Some(ske) = ske.as_mut().filter(|_| !keep_raw) {
-                    ske.params = Vec::new();
-                    ske.signature = Vec::new();
-                }
-                self.details.server_key_exchange = ske;
+                self.details.server_key_exchange =
+                    messages::server_key_exchange(body, self.cipher(), version, keep_raw);
             }
             (false, 13) => {
                 self.details.client_certificate_requested = true;
@@ -366,11 +362,8 @@ impl SessionBuilder {
                 if let Some(e) = self.evidence.as_deref_mut() {
                     e.transcript_complete = true;
                 }
-                let mut cv = messages::certificate_verify(body, version);
-                if let Some(cv) = cv.as_mut().filter(|_| !keep_raw) {
-                    cv.signature = Vec::new();
-                }
-                self.details.certificate_verify = cv;
+                self.details.certificate_verify =
+                    messages::certificate_verify(body, version, keep_raw);
             }
             (false, 4) => {
                 self.details.new_session_ticket = messages::new_session_ticket(body);
