@@ -167,7 +167,9 @@ struct ClientHelloSeen {
 #[derive(Debug, Default)]
 pub struct SessionBuilder {
     s: TlsSession,
-    details: HandshakeDetails,
+    /// Boxed from the first detail on, and handed over as it is at report time (a builder
+    /// with its details inline would be too large for the allocator's per-thread cache).
+    details: Option<Box<HandshakeDetails>>,
     /// Raw material for later checks; `None` when nothing will check the session.
     evidence: Option<Box<Evidence>>,
     phase: Phase,
@@ -230,6 +232,10 @@ impl SessionBuilder {
             start,
             ..SessionBuilder::default()
         }
+    }
+
+    fn details(&mut self) -> &mut HandshakeDetails {
+        self.details.get_or_insert_with(Box::default)
     }
 
     fn since(&mut self, ts: Timestamp) -> Option<f64> {
@@ -346,27 +352,28 @@ impl SessionBuilder {
                 }
             }
             (false, 12) => {
-                self.details.server_key_exchange =
-                    messages::server_key_exchange(body, self.cipher(), version, keep_raw);
+                let ske = messages::server_key_exchange(body, self.cipher(), version, keep_raw);
+                self.details().server_key_exchange = ske;
             }
             (false, 13) => {
-                self.details.client_certificate_requested = true;
-                self.details.certificate_request = messages::certificate_request(body);
+                let details = self.details();
+                details.client_certificate_requested = true;
+                details.certificate_request = messages::certificate_request(body);
             }
             (false, 14) => self.s.timing.server_done = self.since(ts),
             (true, 16) => {
-                self.details.client_key_exchange =
-                    messages::client_key_exchange(body, self.cipher(), version);
+                let cke = messages::client_key_exchange(body, self.cipher(), version);
+                self.details().client_key_exchange = cke;
             }
             (true, 15) => {
                 if let Some(e) = self.evidence.as_deref_mut() {
                     e.transcript_complete = true;
                 }
-                self.details.certificate_verify =
+                self.details().certificate_verify =
                     messages::certificate_verify(body, version, keep_raw);
             }
             (false, 4) => {
-                self.details.new_session_ticket = messages::new_session_ticket(body);
+                self.details().new_session_ticket = messages::new_session_ticket(body);
             }
             _ => {}
         }
@@ -491,7 +498,7 @@ impl SessionBuilder {
 
     /// An application data record of `len` bytes in frame `frame`.
     pub fn application_data(&mut self, from_client: bool, ts: Timestamp, frame: u64, len: u16) {
-        let counts = &mut self.details.application_data;
+        let counts = &mut self.details().application_data;
         if from_client {
             counts.client_records += 1;
             counts.client_bytes += u64::from(len);
@@ -564,12 +571,12 @@ impl SessionBuilder {
 
     /// A heartbeat record.
     pub fn heartbeat(&mut self, from_client: bool) {
-        self.details.heartbeats[side(from_client)] += 1;
+        self.details().heartbeats[side(from_client)] += 1;
     }
 
     /// Part of the handshake could not be read.
     pub fn incomplete(&mut self, why: &'static str) {
-        self.details.incomplete.get_or_insert(why);
+        self.details().incomplete.get_or_insert(why);
     }
 
     /// Whether a handshake was seen at all.
@@ -600,13 +607,13 @@ impl SessionBuilder {
         self.reported = true;
         let version = self.version();
         let mut s = std::mem::take(&mut self.s);
-        let mut details = std::mem::take(&mut self.details);
+        let mut details = self.details.take().unwrap_or_default();
         details.client_hello = self.client_hello.take().map(|c| ClientHelloInfo {
             session_id: cert::hex(&c.session_id),
             offer: c.offer,
         });
         details.server_hello = self.server_hello.as_ref().map(server_hello_info);
-        s.details = Some(Box::new(details));
+        s.details = Some(details);
         s.evidence = self.evidence.take().map(|mut e| {
             e.version = version;
             e
