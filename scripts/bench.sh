@@ -530,8 +530,9 @@ ram=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
     echo "## Scaling: capd -r --json on longer mTLS captures"
     echo
     echo "Same session rate, so the number of concurrent flows stays the same while the capture grows."
-    echo "Each row gives 1 worker (the default) and 2 (\`--threads 2\`); with 2 the pipeline has four threads (capture,"
-    echo "dispatch, 2 workers, and the merging main thread) on the 2 CPUs."
+    echo "Each row gives 1 worker (the default) and 2 (\`--threads 2\`). With 1 the pipeline has three threads (capture,"
+    echo "the engine, and the main thread writing its events); with 2 it has five (capture, dispatch, 2 workers, and the"
+    echo "merging main thread), on the 2 CPUs."
     echo
     echo "| capture | packets | threads | runs | wall median (s) | M packets/s | MB/s | peak RSS (MiB) | CPU median (s) |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
