@@ -612,12 +612,12 @@ impl Shards {
     }
 }
 
-/// Gives an event its run-wide flow id.
 /// The run-wide id of a worker's flow `local`, from the worker's map `ids`.
 fn run_wide(ids: &HashMap<u32, u32, FxBuildHasher>, local: u32) -> u32 {
     ids.get(&local).copied().unwrap_or(local)
 }
 
+/// Gives an event its run-wide flow id.
 fn renumber(ev: &mut Event, map: impl Fn(u32) -> u32) {
     match ev {
         Event::Packet(p) => p.flow = map(p.flow),
