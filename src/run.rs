@@ -154,16 +154,16 @@ const HANDOVER_EVENTS: usize = 128;
 /// Handovers in flight between the engine thread and the output.
 const EVENT_DEPTH: usize = 8;
 
-/// The events of one batch of frames, and whether they are to be shown at once (live, or a
-/// tick of the capture clock).
+/// A handover of events (at most `HANDOVER_EVENTS`), and whether they are to be shown at once
+/// (live, or a tick of the capture clock).
 struct Events {
     events: Vec<Event>,
     flush: bool,
 }
 
 /// The pipeline of one engine: the engine runs on its own thread and this thread writes its
-/// events, a batch of frames at a time, so dissecting and formatting overlap. Written batches
-/// go back to the engine thread, which takes back their lists (`Engine::recycle`) and frees
+/// events, a handover at a time, so dissecting and formatting overlap. Written handovers go
+/// back to the engine thread, which takes back their lists (`Engine::recycle`) and frees
 /// them where they were made. `Ok(true)` when the reader closed stdout; then, or on a write
 /// error, `stop` is set so that the capture thread ends and the engine thread with it.
 fn pipeline(
@@ -175,7 +175,7 @@ fn pipeline(
     stop: &AtomicBool,
 ) -> Result<bool> {
     let (events_tx, events_rx) = bounded::<Events>(EVENT_DEPTH);
-    // Batches in use number at most EVENT_DEPTH + 2 (queued, written, filled): all fit.
+    // Handovers in use number at most EVENT_DEPTH + 2 (queued, written, filled): all fit.
     let (spent_tx, spent_rx) = bounded::<Vec<Event>>(EVENT_DEPTH + 2);
     std::thread::scope(|s| {
         std::thread::Builder::new()
@@ -201,7 +201,7 @@ fn dissect(
     spent_rx: Receiver<Vec<Event>>,
     live: bool,
 ) {
-    // A spent batch of events, its lists taken back and its memory freed here.
+    // A spent handover, its lists taken back and its memory freed here.
     let refill = |engine: &mut Engine| match spent_rx.try_recv() {
         Ok(mut spent) => {
             for ev in &mut spent {
@@ -211,6 +211,11 @@ fn dissect(
             spent
         }
         Err(_) => Vec::with_capacity(HANDOVER_EVENTS + 8),
+    };
+    // Hands `events` over and starts a new handover; `false` once the output has stopped.
+    let hand_over = |engine: &mut Engine, events: &mut Vec<Event>, flush: bool| {
+        let events = std::mem::replace(events, refill(engine));
+        events_tx.send(Events { events, flush }).is_ok()
     };
     let mut events = refill(engine);
     for mut batch in rx.iter() {
@@ -224,14 +229,7 @@ fn dissect(
                 if events.len() < HANDOVER_EVENTS {
                     break;
                 }
-                let full = std::mem::replace(&mut events, refill(engine));
-                if events_tx
-                    .send(Events {
-                        events: full,
-                        flush: false,
-                    })
-                    .is_err()
-                {
+                if !hand_over(engine, &mut events, false) {
                     return;
                 }
             }
@@ -239,24 +237,12 @@ fn dissect(
         let flush = live || batch.tick.is_some();
         batch.clear();
         let _ = recycle_tx.try_send(batch);
-        if flush {
-            let full = std::mem::replace(&mut events, refill(engine));
-            if events_tx
-                .send(Events {
-                    events: full,
-                    flush,
-                })
-                .is_err()
-            {
-                return;
-            }
+        if flush && !hand_over(engine, &mut events, true) {
+            return;
         }
     }
     if !events.is_empty() {
-        let _ = events_tx.send(Events {
-            events,
-            flush: false,
-        });
+        hand_over(engine, &mut events, false);
     }
 }
 
