@@ -21,7 +21,7 @@ use super::cert::hex;
 use super::hello::{
     ClientHello, EXT_ALPN, EXT_SERVER_NAME, ExtensionsBlock, ServerHello, not_grease,
 };
-use super::memo::Memo;
+use super::memo::{Memo, key_u16s};
 
 fn join_dec<T: itoa::Integer>(values: impl Iterator<Item = T>) -> String {
     let mut s = String::new();
@@ -71,14 +71,6 @@ thread_local! {
     static JA4_CACHE: RefCell<Cache> = RefCell::new(Cache { memo: Memo::new(CACHE_ENTRIES, CACHE_MAX_KEY), key: Vec::new() });
 }
 
-/// Appends a list to a cache key: its length, then its values.
-fn key_list(key: &mut Vec<u8>, values: impl ExactSizeIterator<Item = u16>) {
-    key.extend_from_slice(&(values.len() as u32).to_le_bytes());
-    for v in values {
-        key.extend_from_slice(&v.to_le_bytes());
-    }
-}
-
 /// `compute`'s answer for the fields `fill` writes into the key, from the thread's memo when
 /// the same fields were seen lately.
 fn cached(
@@ -101,10 +93,10 @@ pub fn ja3(ch: &ClientHello) -> String {
         |k| {
             k.extend_from_slice(&ch.version.to_le_bytes());
             k.push(u8::from(ch.extensions_block == ExtensionsBlock::Truncated));
-            key_list(k, ch.ciphers.iter().copied());
-            key_list(k, ch.extensions.iter().copied());
-            key_list(k, ch.groups.iter().copied());
-            key_list(k, ch.point_formats.iter().map(|&p| u16::from(p)));
+            key_u16s(k, ch.ciphers.iter().copied());
+            key_u16s(k, ch.extensions.iter().copied());
+            key_u16s(k, ch.groups.iter().copied());
+            key_u16s(k, ch.point_formats.iter().map(|&p| u16::from(p)));
         },
         || hex(&Md5::digest(ja3_string(ch).as_bytes())),
     )
@@ -127,7 +119,7 @@ pub fn ja3s(sh: &ServerHello) -> String {
         |k| {
             k.extend_from_slice(&sh.version.to_le_bytes());
             k.extend_from_slice(&sh.cipher.to_le_bytes());
-            key_list(k, sh.extensions.iter().copied());
+            key_u16s(k, sh.extensions.iter().copied());
         },
         || hex(&Md5::digest(ja3s_string(sh).as_bytes())),
     )
@@ -195,10 +187,10 @@ pub fn ja4(ch: &ClientHello) -> String {
         &JA4_CACHE,
         |k| {
             k.extend_from_slice(&ch.version.to_le_bytes());
-            key_list(k, ch.supported_versions.iter().copied());
-            key_list(k, ch.ciphers.iter().copied());
-            key_list(k, ch.extensions.iter().copied());
-            key_list(k, ch.signature_algorithms.iter().copied());
+            key_u16s(k, ch.supported_versions.iter().copied());
+            key_u16s(k, ch.ciphers.iter().copied());
+            key_u16s(k, ch.extensions.iter().copied());
+            key_u16s(k, ch.signature_algorithms.iter().copied());
             let alpn = ch.alpn.first().map_or(&[][..], Vec::as_slice);
             k.extend_from_slice(&(alpn.len() as u32).to_le_bytes());
             k.extend_from_slice(alpn);

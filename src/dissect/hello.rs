@@ -11,6 +11,7 @@ use tls_parser::{
     TlsExtension, parse_tls_client_hello_extension, parse_tls_server_hello_extension,
 };
 
+use super::memo::{key_bytes, key_u16s};
 use super::names::is_grease;
 
 /// The random value HelloRetryRequest carries in ServerHello's place (RFC 8446 section 4.1.3).
@@ -164,35 +165,24 @@ fn u8_list(data: &[u8]) -> Vec<u8> {
 /// pre-shared key offer (its presence stays). So two bodies with the same key parse alike but
 /// for the session id. `None` exactly when `parse_client_hello` fails.
 pub fn client_hello_key<'a>(body: &'a [u8], key: &mut Vec<u8>) -> Option<&'a [u8]> {
-    fn list(key: &mut Vec<u8>, bytes: &[u8]) {
-        key.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-        key.extend_from_slice(bytes);
-    }
     let mut r = Reader { b: body, at: 0 };
     key.extend_from_slice(&r.u16()?.to_le_bytes());
     r.take(32)?;
     let sid_len = usize::from(r.u8()?);
     let session_id = r.take(sid_len)?;
     let cipher_len = usize::from(r.u16()?);
-    list(key, r.take(cipher_len)?);
+    key_bytes(key, r.take(cipher_len)?);
     let comp_len = usize::from(r.u8()?);
-    list(key, r.take(comp_len)?);
+    key_bytes(key, r.take(comp_len)?);
     let (state, block) = r.extensions();
     key.push(state as u8);
     for (ty, data, _) in raw_extensions(block) {
         key.extend_from_slice(&ty.to_le_bytes());
         match ty {
-            _ if is_grease(ty) => list(key, data),
             EXT_SESSION_TICKET => key.extend_from_slice(&(data.len() as u32).to_le_bytes()),
             EXT_PRE_SHARED_KEY => {}
-            EXT_KEY_SHARE => {
-                let groups = key_share_groups(data);
-                key.extend_from_slice(&(groups.len() as u32).to_le_bytes());
-                for g in groups {
-                    key.extend_from_slice(&g.to_le_bytes());
-                }
-            }
-            _ => list(key, data),
+            EXT_KEY_SHARE => key_u16s(key, key_share_groups(data).into_iter()),
+            _ => key_bytes(key, data),
         }
     }
     Some(session_id)

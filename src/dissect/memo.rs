@@ -64,6 +64,21 @@ impl<V: Clone> Memo<V> {
     }
 }
 
+/// Appends a list of numbers to a memo key: its length, then its values, so that keys made
+/// of several lists are equal exactly when every list is.
+pub fn key_u16s(key: &mut Vec<u8>, values: impl ExactSizeIterator<Item = u16>) {
+    key.extend_from_slice(&(values.len() as u32).to_le_bytes());
+    for v in values {
+        key.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// Appends a list of bytes to a memo key: its length, then the bytes.
+pub fn key_bytes(key: &mut Vec<u8>, values: &[u8]) {
+    key.extend_from_slice(&(values.len() as u32).to_le_bytes());
+    key.extend_from_slice(values);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

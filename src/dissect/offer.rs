@@ -20,7 +20,7 @@ use serde::ser::{Serialize, SerializeStruct, Serializer};
 use super::Version;
 use super::fingerprint;
 use super::hello::{self, ClientHello};
-use super::memo::Memo;
+use super::memo::{Memo, key_bytes, key_u16s};
 use super::names::{self, cipher_suite_name, extension_name, group_name, signature_scheme_name};
 use super::session::Name;
 
@@ -93,19 +93,6 @@ thread_local! {
     });
 }
 
-/// Appends a list to a key: its length, then its values.
-fn key_u16s(key: &mut Vec<u8>, values: &[u16]) {
-    key.extend_from_slice(&(values.len() as u32).to_le_bytes());
-    for v in values {
-        key.extend_from_slice(&v.to_le_bytes());
-    }
-}
-
-fn key_bytes(key: &mut Vec<u8>, values: &[u8]) {
-    key.extend_from_slice(&(values.len() as u32).to_le_bytes());
-    key.extend_from_slice(values);
-}
-
 /// Every field an offer is made from, each list with its length, so two hellos have the same
 /// key exactly when they make the same offer.
 fn fill_key(key: &mut Vec<u8>, ch: &ClientHello) {
@@ -118,14 +105,14 @@ fn fill_key(key: &mut Vec<u8>, ch: &ClientHello) {
         }
         None => key.push(0),
     }
-    key_u16s(key, &ch.ciphers);
+    key_u16s(key, ch.ciphers.iter().copied());
     key_bytes(key, &ch.compression);
-    key_u16s(key, &ch.extensions);
-    key_u16s(key, &ch.groups);
+    key_u16s(key, ch.extensions.iter().copied());
+    key_u16s(key, ch.groups.iter().copied());
     key_bytes(key, &ch.point_formats);
-    key_u16s(key, &ch.signature_algorithms);
-    key_u16s(key, &ch.supported_versions);
-    key_u16s(key, &ch.key_share_groups);
+    key_u16s(key, ch.signature_algorithms.iter().copied());
+    key_u16s(key, ch.supported_versions.iter().copied());
+    key_u16s(key, ch.key_share_groups.iter().copied());
     key.extend_from_slice(&(ch.alpn.len() as u32).to_le_bytes());
     for p in &ch.alpn {
         key_bytes(key, p);
