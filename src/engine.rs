@@ -159,11 +159,24 @@ impl Engine {
     /// Moves queued events, oldest first (as `poll_event` gives them), into `out` until it
     /// holds `up_to`.
     pub fn take_events(&mut self, out: &mut Vec<Event>, up_to: usize) {
+        if out.is_empty() && self.swept.is_empty() && self.events.len() <= up_to {
+            // The whole queue is wanted: its buffer changes hands with `out`'s, and no event
+            // is moved (a queue filled from an empty one only by pushing starts at the front
+            // of its buffer, so the conversion to a `Vec` is free).
+            let spare = VecDeque::from(std::mem::take(out));
+            *out = Vec::from(std::mem::replace(&mut self.events, spare));
+            return;
+        }
         while out.len() < up_to && !self.swept.is_empty() {
             out.extend(self.poll_event());
         }
         let n = up_to.saturating_sub(out.len()).min(self.events.len());
         out.extend(self.events.drain(..n));
+    }
+
+    /// Events queued: at least this many `poll_event` calls give one.
+    pub fn queued(&self) -> usize {
+        self.events.len() + self.swept.len()
     }
 
     /// Flows created so far; a flow created by a frame has this number, before it, as its id.

@@ -151,10 +151,13 @@ pub fn run_with(
 /// Events handed from the engine thread to the output at a time: few enough that what they
 /// hold is freed while still in cache.
 const HANDOVER_EVENTS: usize = 128;
+/// A handover may take this many more, so that a frame's few events past a full handover's
+/// worth do not stop the queue changing hands whole (`pass_on`).
+const HANDOVER_SLACK: usize = 8;
 /// Handovers in flight between the engine thread and the output.
 const EVENT_DEPTH: usize = 8;
 
-/// A handover of events (at most `HANDOVER_EVENTS`), and whether they are to be shown at once
+/// A handover of events (at most `HANDOVER_EVENTS + HANDOVER_SLACK`), and whether they are to be shown at once
 /// (live, or a tick of the capture clock).
 struct Events {
     events: Vec<Event>,
@@ -208,9 +211,11 @@ fn dissect(
                 engine.recycle(ev);
             }
             spent.clear();
+            // A queue that grew (a sweep that ended many flows) may have become a handover.
+            spent.shrink_to(HANDOVER_EVENTS + HANDOVER_SLACK);
             spent
         }
-        Err(_) => Vec::with_capacity(HANDOVER_EVENTS + 8),
+        Err(_) => Vec::with_capacity(HANDOVER_EVENTS + HANDOVER_SLACK),
     };
     // Hands `events` over and starts a new handover; `false` once the output has stopped.
     let hand_over = |engine: &mut Engine, events: &mut Vec<Event>, flush: bool| {
@@ -224,26 +229,47 @@ fn dissect(
         }
         for f in batch.frames() {
             engine.handle_frame(&f);
-            loop {
-                engine.take_events(&mut events, HANDOVER_EVENTS);
-                if events.len() < HANDOVER_EVENTS {
-                    break;
-                }
-                if !hand_over(engine, &mut events, false) {
-                    return;
-                }
+            // Events wait in the engine's queue until they fill a handover, which then
+            // usually takes the queue's buffer whole (`take_events`) instead of moving them.
+            if engine.queued() >= HANDOVER_EVENTS
+                && !pass_on(engine, &mut events, &hand_over, false)
+            {
+                return;
             }
         }
         let flush = live || batch.tick.is_some();
         batch.clear();
         let _ = recycle_tx.try_send(batch);
-        if flush && !hand_over(engine, &mut events, true) {
+        // A flush is handed over even when empty: it tells the output to show what it has.
+        if flush
+            && !(pass_on(engine, &mut events, &hand_over, true)
+                && hand_over(engine, &mut events, true))
+        {
             return;
         }
     }
-    if !events.is_empty() {
+    if pass_on(engine, &mut events, &hand_over, true) && !events.is_empty() {
         hand_over(engine, &mut events, false);
     }
+}
+
+/// Moves the engine's queued events into `events`, handing over each handover that fills:
+/// while a handover's worth is queued, or with `all` until nothing is. `false` once the
+/// output has stopped.
+fn pass_on(
+    engine: &mut Engine,
+    events: &mut Vec<Event>,
+    hand_over: &impl Fn(&mut Engine, &mut Vec<Event>, bool) -> bool,
+    all: bool,
+) -> bool {
+    let least = if all { 1 } else { HANDOVER_EVENTS };
+    while engine.queued() >= least {
+        engine.take_events(events, HANDOVER_EVENTS + HANDOVER_SLACK);
+        if events.len() >= HANDOVER_EVENTS && !hand_over(engine, events, false) {
+            return false;
+        }
+    }
+    true
 }
 
 /// The output side of `pipeline`: `Ok(true)` when the reader closed stdout.
