@@ -136,7 +136,7 @@ say "building capd and the benchmark tools"
     --example bench_load --example bench_watch) || die "the build failed"
 [ -x "$CAPD" ] || die "$CAPD is not an executable"
 # The tree as built, not as it is when the results are written.
-capd_version="$("$CAPD" --version 2>/dev/null | head -1) (git $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$top" diff --quiet HEAD 2>/dev/null || echo ", modified"))"
+capd_version="$("$CAPD" --version 2>/dev/null | head -1) (git $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$top" diff --quiet HEAD -- . ':(exclude)bench/RESULTS.md' 2>/dev/null || echo ", modified"))"
 
 # --- helpers ---------------------------------------------------------------------------------
 calc() { awk "BEGIN { printf \"%s\", $* }"; }
