@@ -47,29 +47,30 @@ pub fn worker_of(f: &Frame<'_>, n: usize) -> usize {
     if n <= 1 {
         return 0;
     }
-    let ends = match plain_tcp_endpoints(f) {
-        Some(ends) => Some(ends),
-        None => match decode::decode(f.linktype, f.data, f.orig_len) {
-            Decoded::Tcp(p) => Some((
-                Endpoint {
-                    ip: p.src,
-                    port: p.sport,
-                },
-                Endpoint {
-                    ip: p.dst,
-                    port: p.dport,
-                },
-            )),
-            _ => None,
-        },
-    };
-    match ends {
+    match plain_tcp_endpoints(f).or_else(|| decoded_endpoints(f)) {
         Some((src, dst)) => {
             let h = FlowKey::new(src, dst).0.hash64();
             // The high half, scaled: uniform for any n.
             (((h >> 32) * n as u64) >> 32) as usize
         }
         None => 0,
+    }
+}
+
+/// The endpoints of the TCP segment `decode` finds in a frame, if it finds one.
+fn decoded_endpoints(f: &Frame<'_>) -> Option<(Endpoint, Endpoint)> {
+    match decode::decode(f.linktype, f.data, f.orig_len) {
+        Decoded::Tcp(p) => Some((
+            Endpoint {
+                ip: p.src,
+                port: p.sport,
+            },
+            Endpoint {
+                ip: p.dst,
+                port: p.dport,
+            },
+        )),
+        _ => None,
     }
 }
 
@@ -799,35 +800,18 @@ mod tests {
         out
     }
 
-    /// The endpoints `decode` gives a frame, when it finds TCP there.
-    fn decoded(f: &Frame<'_>) -> Option<(Endpoint, Endpoint)> {
-        match decode::decode(f.linktype, f.data, f.orig_len) {
-            Decoded::Tcp(p) => Some((
-                Endpoint {
-                    ip: p.src,
-                    port: p.sport,
-                },
-                Endpoint {
-                    ip: p.dst,
-                    port: p.dport,
-                },
-            )),
-            _ => None,
-        }
-    }
-
     #[test]
     fn plain_frames_take_the_short_way_and_agree_with_decode() {
         for data in [v4_frame(), v6_frame(), frame_with_options(false, 3)] {
             let f = frame(&data, decode::linktype::ETHERNET);
             let fast = plain_tcp_endpoints(&f);
             assert!(fast.is_some());
-            assert_eq!(fast, decoded(&f));
+            assert_eq!(fast, decoded_endpoints(&f));
         }
         // An IPv6 extension header: decode finds the TCP behind it, the short way declines.
         let data = frame_with_options(true, 1);
         let f = frame(&data, decode::linktype::ETHERNET);
-        assert!(decoded(&f).is_some());
+        assert!(decoded_endpoints(&f).is_some());
         assert_eq!(plain_tcp_endpoints(&f), None);
     }
 
@@ -893,7 +877,7 @@ mod tests {
             data.truncate(data.len().saturating_sub(cut));
             let mut f = frame(&data, decode::linktype::ETHERNET);
             f.orig_len += missing;
-            if let (Some(fast), Some(full)) = (plain_tcp_endpoints(&f), decoded(&f)) {
+            if let (Some(fast), Some(full)) = (plain_tcp_endpoints(&f), decoded_endpoints(&f)) {
                 prop_assert_eq!(fast, full);
             }
         }
