@@ -78,7 +78,7 @@ fn decoded_endpoints(f: &Frame<'_>) -> Option<(Endpoint, Endpoint)> {
 /// Ethernet, then IPv4 (not a fragment) or IPv6 (no extension header), then TCP. Whenever
 /// `decode` finds a TCP segment in such a frame, these are its endpoints, so the frame goes
 /// where its flow's other frames go; `None` leaves any other frame to `decode`. The dispatcher
-/// reads every frame, and this costs a tenth of decoding it.
+/// reads every frame: this way its thread does half the work it did decoding them all.
 fn plain_tcp_endpoints(f: &Frame<'_>) -> Option<(Endpoint, Endpoint)> {
     if f.linktype != decode::linktype::ETHERNET {
         return None;
