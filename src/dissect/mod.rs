@@ -10,6 +10,7 @@ use serde::{Serialize, Serializer};
 
 pub mod cert;
 pub mod fingerprint;
+pub mod frame;
 pub mod hello;
 mod heuristics;
 pub mod memo;

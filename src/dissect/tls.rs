@@ -17,6 +17,7 @@
 
 use std::borrow::Cow;
 
+pub use super::frame::{FrameTls, TlsSpares};
 use super::heuristics::{
     SSL2_HND_CLIENT_HELLO, TLS_PORTS, be16, be24, looks_like_sslv2, looks_like_sslv3,
     sslv2_message, valid_content_type, valid_v2_handshake,
@@ -27,83 +28,6 @@ use super::session::SessionBuilder;
 use super::{AlertInfo, ContentType, TlsRecord, Version};
 use crate::event::{Endpoint, Timestamp};
 use crate::flow::pdu::{Dissector, Need, Outcome};
-
-/// The TLS part of one frame: columns and records, filled by one or more `dissect` calls.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct FrameTls {
-    /// The Protocol column as TLS last set it.
-    pub protocol: Option<&'static str>,
-    /// Info column items, in order.
-    pub items: Vec<Cow<'static, str>>,
-    /// Records dissected in this frame.
-    pub records: Vec<TlsRecord>,
-    /// The dissector ran on this frame's data at least once.
-    pub called: bool,
-    /// Emptied message lists to fill before allocating new ones (see `TlsSpares`).
-    pub spare_messages: Vec<Vec<Cow<'static, str>>>,
-}
-
-/// Emptied lists from events already written, kept so that a TLS frame's Info items, records
-/// and handshake-message names are written into memory that is already there: without them,
-/// every TLS frame cost three allocations and three frees.
-#[derive(Debug, Default)]
-pub struct TlsSpares {
-    items: Vec<Vec<Cow<'static, str>>>,
-    records: Vec<Vec<TlsRecord>>,
-    messages: Vec<Vec<Cow<'static, str>>>,
-}
-
-impl TlsSpares {
-    /// Lists kept of each kind: written events come back a handover at a time (128 events,
-    /// see `run`), up to a hundred of them TLS frames with a list or two each; lists grown by
-    /// a hostile frame are not kept at all (`MAX_KEPT_CAPACITY`).
-    const MAX_KEPT: usize = 256;
-    const MAX_KEPT_CAPACITY: usize = 32;
-
-    /// A frame's TLS part, with lists from the spares.
-    pub fn frame(&mut self) -> FrameTls {
-        FrameTls {
-            items: self.items.pop().unwrap_or_default(),
-            records: self.records.pop().unwrap_or_default(),
-            spare_messages: std::mem::take(&mut self.messages),
-            ..FrameTls::default()
-        }
-    }
-
-    /// Takes back what `frame` lent that the frame did not use.
-    pub fn unused(&mut self, frame: &mut FrameTls) {
-        self.messages = std::mem::take(&mut frame.spare_messages);
-        self.keep_items(std::mem::take(&mut frame.items));
-        self.keep_records(std::mem::take(&mut frame.records));
-    }
-
-    /// Keeps a written frame's Info items.
-    pub fn keep_items(&mut self, items: Vec<Cow<'static, str>>) {
-        Self::keep(&mut self.items, items);
-    }
-
-    /// Keeps a written frame's records and their message lists.
-    pub fn keep_records(&mut self, mut records: Vec<TlsRecord>) {
-        for r in &mut records {
-            if let Some(m) = r.messages.take() {
-                Self::keep(&mut self.messages, m);
-            }
-        }
-        Self::keep(&mut self.records, records);
-    }
-
-    /// Puts `list`, emptied, in `pool`, unless it has no memory, grew too large, or the pool
-    /// is full.
-    fn keep<T>(pool: &mut Vec<Vec<T>>, mut list: Vec<T>) {
-        if list.capacity() > 0
-            && list.capacity() <= Self::MAX_KEPT_CAPACITY
-            && pool.len() < Self::MAX_KEPT
-        {
-            list.clear();
-            pool.push(list);
-        }
-    }
-}
 
 /// Where a frame's records come from.
 #[derive(Debug, Clone, Copy)]
@@ -651,56 +575,6 @@ enum Step {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn handshake_record(messages: Option<Vec<Cow<'static, str>>>) -> TlsRecord {
-        TlsRecord {
-            content_type: ContentType::Handshake,
-            version: Version(0x0303),
-            length: 4,
-            messages,
-            alert: None,
-            encrypted: false,
-        }
-    }
-
-    #[test]
-    fn spares_lend_out_the_emptied_lists_of_written_frames() {
-        let mut spares = TlsSpares::default();
-        let records = vec![
-            handshake_record(Some(vec!["client_hello".into()])),
-            handshake_record(None),
-        ];
-        let (records_at, messages_cap) = (
-            records.as_ptr(),
-            records[0].messages.as_ref().unwrap().capacity(),
-        );
-        spares.keep_records(records);
-        spares.keep_items(vec!["Client Hello".into()]);
-        let mut f = spares.frame();
-        assert_eq!(f.records.as_ptr(), records_at);
-        assert!(f.records.is_empty() && f.items.is_empty() && f.items.capacity() > 0);
-        assert_eq!(f.spare_messages.len(), 1);
-        assert!(f.spare_messages[0].is_empty());
-        assert_eq!(f.spare_messages[0].capacity(), messages_cap);
-        // What the frame did not use comes back.
-        spares.unused(&mut f);
-        let again = spares.frame();
-        assert_eq!(again.records.as_ptr(), records_at);
-        assert_eq!(again.spare_messages.len(), 1);
-    }
-
-    #[test]
-    fn spares_keep_few_and_small_lists() {
-        let mut spares = TlsSpares::default();
-        spares.keep_items(Vec::with_capacity(TlsSpares::MAX_KEPT_CAPACITY + 1));
-        spares.keep_records(Vec::with_capacity(TlsSpares::MAX_KEPT_CAPACITY + 1));
-        let f = spares.frame();
-        assert_eq!((f.items.capacity(), f.records.capacity()), (0, 0));
-        for _ in 0..TlsSpares::MAX_KEPT + 10 {
-            spares.keep_items(vec!["Application Data".into()]);
-        }
-        assert_eq!(spares.items.len(), TlsSpares::MAX_KEPT);
-    }
 
     fn ctx(frame: u64, from_server: bool) -> Ctx {
         let client = Endpoint {
