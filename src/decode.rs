@@ -18,7 +18,7 @@ use etherparse::{
     SingleVlanHeaderSlice,
 };
 
-use crate::event::{TcpFlags, TcpOpt};
+use crate::event::{Endpoint, TcpFlags, TcpOpt};
 
 /// libpcap link-layer header types (LINKTYPE_* values) capd decodes.
 pub mod linktype {
@@ -35,9 +35,9 @@ pub mod linktype {
     pub const LINUX_SLL2: i32 = 276;
 }
 
-const ETHERTYPE_IPV4: u16 = 0x0800;
+pub(crate) const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_ARP: u16 = 0x0806;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
+pub(crate) const ETHERTYPE_IPV6: u16 = 0x86dd;
 const ETHERTYPE_VLAN: u16 = 0x8100;
 const ETHERTYPE_QINQ: u16 = 0x88a8;
 const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
@@ -83,6 +83,20 @@ pub struct TcpPacket<'a> {
 }
 
 impl TcpPacket<'_> {
+    /// Source and destination, address and port.
+    pub fn endpoints(&self) -> (Endpoint, Endpoint) {
+        (
+            Endpoint {
+                ip: self.src,
+                port: self.sport,
+            },
+            Endpoint {
+                ip: self.dst,
+                port: self.dport,
+            },
+        )
+    }
+
     /// The options, parsed (`parse_options`).
     pub fn parsed_options(&self) -> arrayvec::ArrayVec<TcpOpt, { crate::event::MAX_TCP_OPTS }> {
         parse_options(self.options)
@@ -206,7 +220,7 @@ fn other(protocol: &'static str) -> OtherPacket {
     }
 }
 
-fn be16(b: &[u8], at: usize) -> Option<u16> {
+pub(crate) fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
 }
 

@@ -14,7 +14,7 @@ use crate::dissect::session::SessionBuilder;
 use crate::dissect::tls::{self, Ctx, FrameDissector, FrameTls, TlsConversation, TlsSpares};
 use crate::dissect::verify::Verifier;
 use crate::event::{
-    AppInfo, Endpoint, Event, MalformedEvent, OtherFrameEvent, PacketEvent, StatsEvent, TcpOptions,
+    AppInfo, Event, MalformedEvent, OtherFrameEvent, PacketEvent, StatsEvent, TcpOptions,
     TcpSummary, Timestamp, TlsInfo,
 };
 use crate::flow::pdu::{self, Desegmenter};
@@ -325,14 +325,7 @@ impl Engine {
         if p.problem.is_some() {
             self.stats.malformed += 1;
         }
-        let src = Endpoint {
-            ip: p.src,
-            port: p.sport,
-        };
-        let dst = Endpoint {
-            ip: p.dst,
-            port: p.dport,
-        };
+        let (src, dst) = p.endpoints();
         let (key, dir) = FlowKey::new(src, dst);
         let options = p.parsed_options();
         let seg = Segment {

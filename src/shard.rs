@@ -26,6 +26,7 @@ use std::thread::JoinHandle;
 
 use anyhow::{Context, Result};
 use crossbeam_channel::{Receiver, Sender, bounded};
+use etherparse::IpNumber;
 use rustc_hash::FxBuildHasher;
 
 use crate::capture::Batch;
@@ -60,16 +61,7 @@ pub fn worker_of(f: &Frame<'_>, n: usize) -> usize {
 /// The endpoints of the TCP segment `decode` finds in a frame, if it finds one.
 fn decoded_endpoints(f: &Frame<'_>) -> Option<(Endpoint, Endpoint)> {
     match decode::decode(f.linktype, f.data, f.orig_len) {
-        Decoded::Tcp(p) => Some((
-            Endpoint {
-                ip: p.src,
-                port: p.sport,
-            },
-            Endpoint {
-                ip: p.dst,
-                port: p.dport,
-            },
-        )),
+        Decoded::Tcp(p) => Some(p.endpoints()),
         _ => None,
     }
 }
@@ -83,8 +75,8 @@ fn plain_tcp_endpoints(f: &Frame<'_>) -> Option<(Endpoint, Endpoint)> {
     if f.linktype != decode::linktype::ETHERNET {
         return None;
     }
-    let ethertype = f.data.get(12..14)?;
-    if ethertype != [0x08, 0x00] && ethertype != [0x86, 0xdd] {
+    let ethertype = decode::be16(f.data, 12)?;
+    if ethertype != decode::ETHERTYPE_IPV4 && ethertype != decode::ETHERTYPE_IPV6 {
         return None;
     }
     // `decode` goes by the version field, whichever of the two EtherTypes says IP.
@@ -92,8 +84,8 @@ fn plain_tcp_endpoints(f: &Frame<'_>) -> Option<(Endpoint, Endpoint)> {
     let (src, dst, tcp) = match ip.first()? >> 4 {
         4 => {
             let ihl = usize::from(ip.first()? & 0x0f) * 4;
-            let fragment = u16::from_be_bytes([*ip.get(6)?, *ip.get(7)?]) & 0x3fff != 0;
-            if ihl < 20 || *ip.get(9)? != 6 || fragment {
+            let fragment = decode::be16(ip, 6)? & 0x3fff != 0;
+            if ihl < 20 || *ip.get(9)? != IpNumber::TCP.0 || fragment {
                 return None;
             }
             let src: [u8; 4] = ip.get(12..16)?.try_into().ok()?;
@@ -101,7 +93,7 @@ fn plain_tcp_endpoints(f: &Frame<'_>) -> Option<(Endpoint, Endpoint)> {
             (IpAddr::from(src), IpAddr::from(dst), ip.get(ihl..)?)
         }
         6 => {
-            if *ip.get(6)? != 6 {
+            if *ip.get(6)? != IpNumber::TCP.0 {
                 return None;
             }
             let src: [u8; 16] = ip.get(8..24)?.try_into().ok()?;
@@ -110,15 +102,14 @@ fn plain_tcp_endpoints(f: &Frame<'_>) -> Option<(Endpoint, Endpoint)> {
         }
         _ => return None,
     };
-    let port = |at: usize| Some(u16::from_be_bytes([*tcp.get(at)?, *tcp.get(at + 1)?]));
     Some((
         Endpoint {
             ip: src,
-            port: port(0)?,
+            port: decode::be16(tcp, 0)?,
         },
         Endpoint {
             ip: dst,
-            port: port(2)?,
+            port: decode::be16(tcp, 2)?,
         },
     ))
 }
