@@ -157,8 +157,8 @@ const HANDOVER_SLACK: usize = 8;
 /// Handovers in flight between the engine thread and the output.
 const EVENT_DEPTH: usize = 8;
 
-/// A handover of events (at most `HANDOVER_EVENTS + HANDOVER_SLACK`), and whether they are to be shown at once
-/// (live, or a tick of the capture clock).
+/// A handover of events (at most `HANDOVER_EVENTS + HANDOVER_SLACK`), and whether they are
+/// to be shown at once (live, or a tick of the capture clock).
 struct Events {
     events: Vec<Event>,
     flush: bool,
