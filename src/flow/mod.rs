@@ -7,6 +7,7 @@
 
 pub mod analysis;
 pub mod conn;
+pub mod entry;
 pub mod pdu;
 pub mod reassembly;
 pub mod retired;

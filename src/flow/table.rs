@@ -9,7 +9,8 @@
 //! analysis state is kept (within its own cap) so that a later segment on the same addresses
 //! and ports starts a new flow that continues Wireshark's conversation, as Wireshark, which
 //! never forgets one, would number and label it. Each flow carries an application payload `A`
-//! (the engine's reassembly and dissector state), so this file knows nothing of TLS.
+//! (the engine's reassembly and dissector state), so this file knows nothing of TLS. What one
+//! flow records of its segments (counts, handshake, FINs and RST) is `entry.rs`'s.
 //!
 //! Flows live in a slab (chunks of slots, reused through a free list) and a hash index maps
 //! each key to its slot, so the index holds small entries, and the table grows a chunk at a
@@ -20,12 +21,13 @@
 
 use hashbrown::HashTable;
 
+pub use super::entry::{Flow, server_port_score};
+
 use super::conn::ConnState;
 use super::retired::{Retired, RetiredStore};
-use super::seq::SeqNumber;
 use super::tcp::{Connection, Segment};
-use super::{DirCounts, EndReason, FlowKey, FlowSummary, Handshake, LabelCounts};
-use crate::event::{Endpoint, FlowId, Timestamp};
+use super::{EndReason, FlowKey};
+use crate::event::{FlowId, Timestamp};
 
 /// Ended conversations remembered by default: about 8 MiB of analysis state; seconds of
 /// history on a host opening ten thousand connections a second, hours on a quiet one.
@@ -64,151 +66,6 @@ impl Default for FlowTableConfig {
             linger_ns: 0,
             unclean_linger_ns: 60 * 1_000_000_000,
             max_retired: DEFAULT_MAX_RETIRED,
-        }
-    }
-}
-
-/// One TCP flow.
-#[derive(Debug)]
-pub struct Flow<A> {
-    pub id: FlowId,
-    pub key: FlowKey,
-    /// Direction index (see `FlowKey::new`) of client-to-server segments.
-    pub client_dir: usize,
-    pub tcp: Connection,
-    pub conn: ConnState,
-    pub counts: [DirCounts; 2],
-    pub labels: LabelCounts,
-    pub handshake: Handshake,
-    pub syn_time: Option<Timestamp>,
-    pub first_ts: Timestamp,
-    pub last_ts: Timestamp,
-    fin: [bool; 2],
-    /// Sequence number just past each side's FIN.
-    fin_end: [SeqNumber; 2],
-    /// Highest acknowledgement number each side sent.
-    max_ack: [Option<SeqNumber>; 2],
-    rst: bool,
-    /// Listed in the table's `closing` since the last sweep.
-    closing: bool,
-    /// Stream bytes never captured, per direction index.
-    pub gap_bytes: [u64; 2],
-    pub app: A,
-}
-
-/// How likely a port is to be the server's: well-known, then the lab's and other common
-/// service ports, then registered ports, then ephemeral ones.
-pub fn server_port_score(port: u16) -> u8 {
-    match port {
-        0..=1023 => 3,
-        1433 | 1521 | 3306 | 5432 | 6379 | 8080 | 8443 | 9443 | 15001 | 27017 => 2,
-        1024..=32767 => 1,
-        _ => 0,
-    }
-}
-
-impl<A> Flow<A> {
-    /// True when the segment travels from client to server.
-    pub fn from_client(&self, dir: usize) -> bool {
-        dir == self.client_dir
-    }
-
-    pub fn client(&self) -> Endpoint {
-        if self.client_dir == 0 {
-            self.key.lo
-        } else {
-            self.key.hi
-        }
-    }
-
-    pub fn server(&self) -> Endpoint {
-        if self.client_dir == 0 {
-            self.key.hi
-        } else {
-            self.key.lo
-        }
-    }
-
-    /// Records the segment's contribution to counts, history, handshake frames and closing.
-    pub fn account(&mut self, dir: usize, seg: &Segment<'_>, wire_len: u32) {
-        let from_client = self.from_client(dir);
-        let (frame, ts, flags) = (seg.frame, seg.ts, seg.flags);
-        let c = &mut self.counts[dir];
-        c.packets += 1;
-        c.bytes += u64::from(wire_len);
-        c.payload_bytes += u64::from(seg.len);
-        self.last_ts = ts;
-        self.conn.segment(from_client, seg);
-        if flags.syn() {
-            // The connection (re)opens: an earlier RST or FIN no longer closes it.
-            self.fin = [false; 2];
-            self.rst = false;
-        }
-        if flags.fin() {
-            self.fin[dir] = true;
-            self.fin_end[dir] = SeqNumber(seg.seq) + seg.len + 1;
-        }
-        if flags.ack() {
-            let a = SeqNumber(seg.ack);
-            self.max_ack[dir] = Some(self.max_ack[dir].map_or(a, |m| m.max(a)));
-        }
-        if flags.rst() {
-            self.rst = true;
-        }
-        let hs = &mut self.handshake;
-        if flags.syn() && !flags.ack() && from_client {
-            // The first SYN's frame; the RTT runs from the latest one, as Wireshark's does.
-            hs.syn.get_or_insert(frame);
-            self.syn_time = Some(ts);
-        } else if flags.syn() && flags.ack() && !from_client {
-            hs.syn_ack.get_or_insert(frame);
-        } else if flags.ack()
-            && !flags.syn()
-            && from_client
-            && hs.syn_ack.is_some()
-            && hs.ack.is_none()
-        {
-            hs.ack = Some(frame);
-            if let Some(t) = self.syn_time {
-                hs.rtt_ms = Some(ts.millis_since(t));
-            }
-        }
-    }
-
-    /// FIN seen both ways, or a RST.
-    pub fn is_closed(&self) -> bool {
-        self.rst || (self.fin[0] && self.fin[1])
-    }
-
-    /// FIN seen both ways and each acknowledged by the other side, without RST.
-    fn is_closed_cleanly(&self) -> bool {
-        !self.rst
-            && (0..2)
-                .all(|d| self.fin[d] && self.max_ack[d ^ 1].is_some_and(|a| a >= self.fin_end[d]))
-    }
-
-    /// The flow event for this flow.
-    pub fn summary(&self, reason: EndReason) -> FlowSummary {
-        let (c, s) = (self.client_dir, self.client_dir ^ 1);
-        FlowSummary {
-            flow: self.id,
-            client: self.client(),
-            server: self.server(),
-            state: self.conn.state(),
-            history: self.conn.history().to_string(),
-            handshake: self.handshake.clone(),
-            start: self.first_ts,
-            end: self.last_ts,
-            duration: self.last_ts.nanos_since(self.first_ts) as f64 / 1e9,
-            client_packets: self.counts[c].packets,
-            client_bytes: self.counts[c].bytes,
-            client_payload_bytes: self.counts[c].payload_bytes,
-            server_packets: self.counts[s].packets,
-            server_bytes: self.counts[s].bytes,
-            server_payload_bytes: self.counts[s].payload_bytes,
-            analysis: self.labels.clone(),
-            reason,
-            gap_bytes: [self.gap_bytes[c], self.gap_bytes[s]],
         }
     }
 }
@@ -442,26 +299,7 @@ impl<A> FlowTable<A> {
         };
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
-        let flow = Flow {
-            id,
-            key,
-            client_dir,
-            tcp,
-            conn,
-            counts: Default::default(),
-            labels: LabelCounts::default(),
-            handshake: Handshake::default(),
-            syn_time: None,
-            first_ts: seg.ts,
-            last_ts: seg.ts,
-            fin: [false; 2],
-            fin_end: [SeqNumber::default(); 2],
-            max_ack: [None; 2],
-            rst: false,
-            closing: false,
-            gap_bytes: [0; 2],
-            app,
-        };
+        let flow = Flow::new(id, key, client_dir, tcp, conn, seg.ts, app);
         (self.insert(flow), reused)
     }
 
@@ -580,7 +418,7 @@ impl<A> FlowTable<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::TcpFlags;
+    use crate::event::{Endpoint, TcpFlags};
 
     fn ep(ip: &str, port: u16) -> Endpoint {
         Endpoint {
