@@ -320,6 +320,22 @@ pub struct PacketEvent {
     pub app: AppInfo,
 }
 
+impl PacketEvent {
+    /// Source and destination, address and port.
+    pub fn endpoints(&self) -> (Endpoint, Endpoint) {
+        (
+            Endpoint {
+                ip: self.src,
+                port: self.sport,
+            },
+            Endpoint {
+                ip: self.dst,
+                port: self.dport,
+            },
+        )
+    }
+}
+
 /// A frame that claimed to be something it could not be (CONTRACT.md `stats.malformed`).
 #[derive(Debug, Clone, Serialize)]
 pub struct MalformedEvent {
@@ -413,6 +429,29 @@ mod tests {
         let f = TcpFlags(TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN);
         assert_eq!(f.names().collect::<Vec<_>>(), ["FIN", "PSH", "ACK"]);
         assert_eq!(serde_json::to_string(&f).unwrap(), r#"["FIN","PSH","ACK"]"#);
+    }
+
+    #[test]
+    fn packet_endpoints_are_source_then_destination() {
+        let p = PacketEvent {
+            frame: 1,
+            ts: Timestamp::default(),
+            rel_ns: 0,
+            flow: 0,
+            src: "10.0.0.1".parse().unwrap(),
+            sport: 40000,
+            dst: "::1".parse().unwrap(),
+            dport: 443,
+            len: 60,
+            caplen: 60,
+            tunnel: None,
+            tcp: TcpSummary::default(),
+            tls: Vec::new(),
+            app: AppInfo::None,
+        };
+        let (src, dst) = p.endpoints();
+        assert_eq!(src.to_string(), "10.0.0.1:40000");
+        assert_eq!(dst.to_string(), "[::1]:443");
     }
 
     #[test]

@@ -171,10 +171,7 @@ impl<W: Write> Ladder<W> {
     }
 
     fn packet(&mut self, p: &PacketEvent) -> io::Result<()> {
-        let src = Endpoint {
-            ip: p.src,
-            port: p.sport,
-        };
+        let (src, _) = p.endpoints();
         if !self.lanes.contains_key(&p.flow) {
             let (client, server) = roles(p);
             self.header(p.flow, client, server)?;
@@ -313,14 +310,7 @@ impl<W: Write> Sink for Ladder<W> {
 
 /// The flow's client and server, judged from its first packet as the flow table judges them.
 fn roles(p: &PacketEvent) -> (Endpoint, Endpoint) {
-    let src = Endpoint {
-        ip: p.src,
-        port: p.sport,
-    };
-    let dst = Endpoint {
-        ip: p.dst,
-        port: p.dport,
-    };
+    let (src, dst) = p.endpoints();
     let flags = p.tcp.flags;
     let src_is_server = if flags.syn() {
         flags.ack()
