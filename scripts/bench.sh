@@ -22,7 +22,9 @@
 #  2. times on each file: capd --json and human output, tshark with TCP analysis and TLS handshake
 #     fields, tcpdump -n, and the decode-only floor (examples/bench_floor): packets/s, MB/s (file
 #     bytes), peak RSS, and the ratios capd/tshark and capd/floor;
-#  3. scaling: capd --json throughput and peak RSS at 1x, 4x and 16x the mTLS capture;
+#  3. scaling: capd --json throughput and peak RSS at 1x, 4x and 16x the mTLS capture, and on
+#     the 1x capture's sessions replayed one after another (mtls-1x-serial.pcap: about 140 open
+#     at once instead of 10,000), which shows what the many concurrent flows cost;
 #  4. live: in a network namespace of its own, a bounded UDP+TCP load on lo (examples/bench_load)
 #     while capd, tcpdump or tshark captures it; kernel and queue drops, and the time from the end
 #     of the load to the tool printing the marker connection sent right after it;
@@ -218,6 +220,19 @@ for scale in "${scales[@]}"; do
     seal "$f" "$st"
 done
 
+# The same sessions with few open at once: 100 new sessions/s instead of 10,000.
+serial=$BENCH_DIR/mtls-1x-serial.pcap
+serial_rate=100
+st="$synth_stamp $mtls_packets rate $serial_rate"
+if valid "$serial" "$st"; then
+    say "reusing $serial"
+else
+    say "generating $serial ($mtls_packets packets, $serial_rate new sessions/s)"
+    "$synth" -o "$serial.tmp" -n "$mtls_packets" --rate "$serial_rate" "${templates[@]}" >"$serial.info"
+    mv "$serial.tmp" "$serial"
+    seal "$serial" "$st"
+fi
+
 make_certs() {
     local d=$1
     [ -s "$d/client.key" ] && return 0
@@ -321,6 +336,11 @@ for scale in "${scales[@]}"; do
     measure "mtls-${scale}x.capd_json" "$CAPD" -r "$f" --json
     measure "mtls-${scale}x.capd_json2" "$CAPD" -r "$f" --json --threads 2
 done
+
+count "$serial"
+say "concurrency: $serial (${packets[$serial]} packets)"
+measure "serial.capd_json" "$CAPD" -r "$serial" --json
+measure "serial.capd_json2" "$CAPD" -r "$serial" --json --threads 2
 
 # --- live ------------------------------------------------------------------------------------
 declare -A live_res
@@ -549,6 +569,39 @@ ram=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
             echo "| ${scale}x | ${packets[$f]} | $threads | $(res "$key" 1) | $(fmt %.3f "$med") | $(mpps "$f" "$med") | $(mbps "$f" "$med") | $(mib "$(res "$key" 5)") | $(fmt %.2f "$(res "$key" 4)") |"
         done
     done
+    echo
+    echo "## Concurrency: the same sessions, fewer at once"
+    echo
+    sinfo=$(cat "$serial.info")
+    echo "mtls-1x-serial.pcap holds the sessions of mtls-1x.pcap (same templates and count), started at $serial_rate"
+    echo "a second instead of 10,000: up to $(kv peak_concurrent_sessions "$sinfo") open at once, against $(kv peak_concurrent_sessions "$info")."
+    echo "capd runs the same instructions per packet on both (callgrind); the difference in time is what"
+    echo "keeping the state of that many flows costs in memory traffic, once it no longer fits in the caches."
+    echo
+    echo "| capture | open at once | threads | runs | wall median (s) | M packets/s | peak RSS (MiB) | CPU median (s) | wall time against mtls-1x |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for threads in 1 2; do
+        key=mtls-1x.capd_json
+        skey=serial.capd_json
+        if [ "$threads" = 2 ]; then
+            key=mtls-1x.capd_json2
+            skey=serial.capd_json2
+        fi
+        for k in "$key" "$skey"; do
+            f=$mtls
+            open=$(kv peak_concurrent_sessions "$info")
+            if [ "$k" = "$skey" ]; then
+                f=$serial
+                open=$(kv peak_concurrent_sessions "$sinfo")
+            fi
+            if timed_out "$k"; then
+                echo "| $(basename "$f") | $open | $threads | 0 | stopped at $cap_s s | | | | |"
+                continue
+            fi
+            med=$(res "$k" 3)
+            echo "| $(basename "$f") | $open | $threads | $(res "$k" 1) | $(fmt %.3f "$med") | $(mpps "$f" "$med") | $(mib "$(res "$k" 5)") | $(fmt %.2f "$(res "$k" 4)") | $(ratio "$key" "$k") |"
+        done
+    done
     if [ $live = 1 ]; then
         echo
         echo "## Live: lo of a private network namespace"
@@ -577,6 +630,7 @@ ram=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
     echo "tcpdump -nr FILE > /dev/null"
     echo "target/release/examples/bench_floor FILE"
     echo "target/release/examples/bench_synth -o mtls-Nx.pcap -n N*$mtls_packets captures/openssl-{mtls12,mtls12-ipv6,mtls12-frag512,tls13}.pcap"
+    echo "target/release/examples/bench_synth -o mtls-1x-serial.pcap -n $mtls_packets --rate $serial_rate captures/openssl-{mtls12,mtls12-ipv6,mtls12-frag512,tls13}.pcap"
     echo '```'
 } >"$work/results.md"
 
