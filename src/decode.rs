@@ -85,16 +85,7 @@ pub struct TcpPacket<'a> {
 impl TcpPacket<'_> {
     /// Source and destination, address and port.
     pub fn endpoints(&self) -> (Endpoint, Endpoint) {
-        (
-            Endpoint {
-                ip: self.src,
-                port: self.sport,
-            },
-            Endpoint {
-                ip: self.dst,
-                port: self.dport,
-            },
-        )
+        Endpoint::pair(self.src, self.sport, self.dst, self.dport)
     }
 
     /// The options, parsed (`parse_options`).

@@ -62,6 +62,22 @@ pub struct Endpoint {
     pub port: u16,
 }
 
+impl Endpoint {
+    /// A packet's source and destination, from its addresses and ports.
+    pub fn pair(src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> (Endpoint, Endpoint) {
+        (
+            Endpoint {
+                ip: src,
+                port: sport,
+            },
+            Endpoint {
+                ip: dst,
+                port: dport,
+            },
+        )
+    }
+}
+
 impl From<SocketAddr> for Endpoint {
     fn from(a: SocketAddr) -> Self {
         Endpoint {
@@ -323,16 +339,7 @@ pub struct PacketEvent {
 impl PacketEvent {
     /// Source and destination, address and port.
     pub fn endpoints(&self) -> (Endpoint, Endpoint) {
-        (
-            Endpoint {
-                ip: self.src,
-                port: self.sport,
-            },
-            Endpoint {
-                ip: self.dst,
-                port: self.dport,
-            },
-        )
+        Endpoint::pair(self.src, self.sport, self.dst, self.dport)
     }
 }
 
