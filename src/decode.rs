@@ -193,6 +193,23 @@ pub fn decode(linktype: i32, data: &[u8], orig_len: u32) -> Decoded<'_> {
     d.link(linktype, data)
 }
 
+/// Whether `decode` reads frames of this link type; any other gives only `Other` frames.
+pub fn decodes_linktype(linktype: i32) -> bool {
+    matches!(
+        linktype,
+        linktype::ETHERNET
+            | linktype::RAW
+            | linktype::RAW_12
+            | linktype::RAW_14
+            | linktype::IPV4
+            | linktype::IPV6
+            | linktype::NULL
+            | linktype::LOOP
+            | linktype::LINUX_SLL
+            | linktype::LINUX_SLL2
+    )
+}
+
 /// Where a layer's bytes stand in the frame: `cut` bytes of the frame were not captured, so a
 /// header running off the end of `data` is truncation when `cut > 0` and a lie when `cut == 0`.
 struct Decoder {
@@ -673,6 +690,18 @@ mod tests {
         let mut out = Vec::new();
         builder.write(&mut out, payload).unwrap();
         out
+    }
+
+    #[test]
+    fn decodes_linktype_names_exactly_the_link_types_decode_reads() {
+        let f = tcp_frame(b"");
+        for lt in (-1..=300).chain([i32::MIN, i32::MAX]) {
+            let unknown = matches!(
+                decode(lt, &f, f.len() as u32),
+                Decoded::Other(o) if o.protocol == "unknown link type"
+            );
+            assert_eq!(decodes_linktype(lt), !unknown, "link type {lt}");
+        }
     }
 
     #[test]

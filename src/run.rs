@@ -71,6 +71,15 @@ pub fn run_with(
     if let Some(user) = &config.user {
         capture::drop_privileges(user)?;
     }
+    if !crate::decode::decodes_linktype(opened.linktype()) {
+        eprintln!(
+            "capd: warning: {} has link-type {} ({}), which capd does not decode: its frames are \
+             counted, not dissected.",
+            opened.name(),
+            opened.linktype_name(),
+            opened.linktype()
+        );
+    }
     let live = opened.is_live();
     if live {
         // As tcpdump does: tells the user (and scripts waiting on it) that frames now flow.

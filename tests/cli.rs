@@ -142,6 +142,46 @@ fn count_stops_after_n_frames() {
     assert_eq!(events.last().unwrap()["packets"], 4);
 }
 
+#[test]
+fn a_link_type_capd_does_not_decode_is_said_once_and_its_frames_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("token-ring.pcap");
+    let mut pcap = Vec::new();
+    // Classic pcap header, microseconds, LINKTYPE_IEEE802_5 (6), then two 20-byte frames.
+    pcap.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
+    pcap.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    pcap.extend_from_slice(&65535u32.to_le_bytes());
+    pcap.extend_from_slice(&6u32.to_le_bytes());
+    for i in 0..2u32 {
+        pcap.extend_from_slice(&1_700_000_000u32.to_le_bytes());
+        pcap.extend_from_slice(&i.to_le_bytes());
+        pcap.extend_from_slice(&20u32.to_le_bytes());
+        pcap.extend_from_slice(&20u32.to_le_bytes());
+        pcap.extend_from_slice(&[0x10; 20]);
+    }
+    std::fs::write(&f, pcap).unwrap();
+    let o = capd(&["-r", f.to_str().unwrap(), "--json"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(err.lines().count(), 1, "one warning: {err:?}");
+    assert!(err.starts_with("capd: warning: "), "{err}");
+    assert!(
+        err.contains("token-ring.pcap") && err.contains("(6)"),
+        "{err}"
+    );
+    assert!(err.contains("does not decode"), "{err}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    let stats: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(stats["packets"], 2);
+    assert_eq!(stats["tcp_packets"], 0);
+
+    // A capture capd reads says nothing on stderr.
+    let lab = captures_dir().join("openssl-mtls12.pcap");
+    let o = capd(&["-r", lab.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stderr(&o), "");
+}
+
 /// Every record of a pcap file: (timestamp µs, original length, bytes).
 fn records(path: &Path) -> Vec<(i64, i64, u32, Vec<u8>)> {
     let mut cap = pcap::Capture::from_file(path).expect("readable capture");
