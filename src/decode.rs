@@ -20,6 +20,9 @@ use etherparse::{
 
 use crate::event::{Endpoint, TcpFlags, TcpOpt};
 
+mod options;
+pub use options::parse_options;
+
 /// libpcap link-layer header types (LINKTYPE_* values) capd decodes.
 pub mod linktype {
     pub const NULL: i32 = 0;
@@ -92,62 +95,6 @@ impl TcpPacket<'_> {
     pub fn parsed_options(&self) -> arrayvec::ArrayVec<TcpOpt, { crate::event::MAX_TCP_OPTS }> {
         parse_options(self.options)
     }
-}
-
-/// Parses TCP option bytes in order, as Wireshark's `tcp_dissect_options()` walks them: kind and
-/// length (RFC 9293 section 3.2), skipping options whose length is wrong for their kind
-/// and stopping at End of Option List or at an option that runs past the captured bytes.
-/// (etherparse's option iterator stops at the first kind it does not know, which would
-/// lose the options after it.)
-pub fn parse_options(b: &[u8]) -> arrayvec::ArrayVec<TcpOpt, { crate::event::MAX_TCP_OPTS }> {
-    let mut out = arrayvec::ArrayVec::new();
-    let mut i = 0usize;
-    while let Some(&kind) = b.get(i) {
-        match kind {
-            0 => break,
-            1 => {
-                i += 1;
-                continue;
-            }
-            _ => {}
-        }
-        let Some(&len) = b.get(i + 1) else { break };
-        let len = usize::from(len);
-        let Some(body) = b.get(i + 2..i + len.max(2)) else {
-            break;
-        };
-        if len < 2 {
-            break;
-        }
-        let opt = match (kind, len) {
-            (2, 4) => be16(body, 0).map(TcpOpt::Mss),
-            (3, 3) => body.first().map(|s| TcpOpt::WindowScale(*s)),
-            (4, 2) => Some(TcpOpt::SackPermitted),
-            (5, l) if l >= 10 && (l - 2) % 8 == 0 => {
-                for block in body.chunks_exact(8) {
-                    let (Some(l), Some(r)) = (be32(block, 0), be32(block, 4)) else {
-                        break;
-                    };
-                    if out.try_push(TcpOpt::Sack(l, r)).is_err() {
-                        return out;
-                    }
-                }
-                None
-            }
-            (8, 10) => be32(body, 0)
-                .zip(be32(body, 4))
-                .map(|(v, e)| TcpOpt::Timestamps(v, e)),
-            (2 | 3 | 4 | 5 | 8, _) => None,
-            (k, _) => Some(TcpOpt::Other(k)),
-        };
-        if let Some(o) = opt
-            && out.try_push(o).is_err()
-        {
-            break;
-        }
-        i += len;
-    }
-    out
 }
 
 /// How a TCP header's data offset field is wrong (Wireshark's two cases in `dissect_tcp()`).
@@ -759,21 +706,6 @@ mod tests {
         };
         assert_eq!(t.problem, Some(HeaderProblem::ShortSegment));
         assert_eq!(t.payload_len, 0);
-    }
-
-    #[test]
-    fn options_after_an_unknown_kind_are_still_read() {
-        let frame = tcp_frame(b"");
-        let mut t = match decode(linktype::ETHERNET, &frame, 0) {
-            Decoded::Tcp(t) => t,
-            _ => panic!("tcp"),
-        };
-        let opts = [30u8, 4, 0, 0, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 0];
-        t.options = &opts;
-        assert_eq!(
-            t.parsed_options().as_slice(),
-            &[TcpOpt::Other(30), TcpOpt::Timestamps(1, 2)]
-        );
     }
 
     #[test]

@@ -1,0 +1,85 @@
+//! TCP options: the walk over a header's option bytes that Wireshark's `tcp_dissect_options()`
+//! makes, into `TcpOpt`s. Split from `decode.rs`, which reads the headers around them.
+
+use arrayvec::ArrayVec;
+
+use super::{be16, be32};
+use crate::event::{MAX_TCP_OPTS, TcpOpt};
+
+/// Parses TCP option bytes in order, as Wireshark's `tcp_dissect_options()` walks them: kind and
+/// length (RFC 9293 section 3.2), skipping options whose length is wrong for their kind
+/// and stopping at End of Option List or at an option that runs past the captured bytes.
+/// (etherparse's option iterator stops at the first kind it does not know, which would
+/// lose the options after it.)
+pub fn parse_options(b: &[u8]) -> ArrayVec<TcpOpt, MAX_TCP_OPTS> {
+    let mut out = ArrayVec::new();
+    let mut i = 0usize;
+    while let Some(&kind) = b.get(i) {
+        match kind {
+            0 => break,
+            1 => {
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let Some(&len) = b.get(i + 1) else { break };
+        let len = usize::from(len);
+        let Some(body) = b.get(i + 2..i + len.max(2)) else {
+            break;
+        };
+        if len < 2 {
+            break;
+        }
+        let opt = match (kind, len) {
+            (2, 4) => be16(body, 0).map(TcpOpt::Mss),
+            (3, 3) => body.first().map(|s| TcpOpt::WindowScale(*s)),
+            (4, 2) => Some(TcpOpt::SackPermitted),
+            (5, l) if l >= 10 && (l - 2) % 8 == 0 => {
+                for block in body.chunks_exact(8) {
+                    let (Some(l), Some(r)) = (be32(block, 0), be32(block, 4)) else {
+                        break;
+                    };
+                    if out.try_push(TcpOpt::Sack(l, r)).is_err() {
+                        return out;
+                    }
+                }
+                None
+            }
+            (8, 10) => be32(body, 0)
+                .zip(be32(body, 4))
+                .map(|(v, e)| TcpOpt::Timestamps(v, e)),
+            (2 | 3 | 4 | 5 | 8, _) => None,
+            (k, _) => Some(TcpOpt::Other(k)),
+        };
+        if let Some(o) = opt
+            && out.try_push(o).is_err()
+        {
+            break;
+        }
+        i += len;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_after_an_unknown_kind_are_still_read() {
+        let opts = [30u8, 4, 0, 0, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 0];
+        assert_eq!(
+            parse_options(&opts).as_slice(),
+            &[TcpOpt::Other(30), TcpOpt::Timestamps(1, 2)]
+        );
+    }
+
+    #[test]
+    fn an_option_with_a_wrong_length_is_skipped_and_a_short_one_ends_the_walk() {
+        // MSS with length 3 (wrong for its kind), then window scale 7, then a SACK that claims
+        // 10 bytes with 4 captured.
+        let opts = [2u8, 3, 5, 3, 3, 7, 5, 10, 0, 0];
+        assert_eq!(parse_options(&opts).as_slice(), &[TcpOpt::WindowScale(7)]);
+    }
+}
