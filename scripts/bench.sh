@@ -206,32 +206,29 @@ check_synth() {
 
 synth_stamp=$(stamp_of "$top/examples/bench_synth.rs" "${templates[@]}")
 checked=0
-for scale in "${scales[@]}"; do
-    f=$BENCH_DIR/mtls-${scale}x.pcap
-    st="$synth_stamp $((mtls_packets * scale))"
+# synth_input FILE PACKETS [BENCH_SYNTH_ARGS...]: makes FILE from the templates with
+# examples/bench_synth, unless its stamp says it was made from exactly these.
+synth_input() {
+    local f=$1 n=$2 st
+    shift 2
+    st="$synth_stamp $n${*:+ $*}"
     if valid "$f" "$st"; then
         say "reusing $f"
-        continue
+        return 0
     fi
     [ $checked = 1 ] || { check_synth; checked=1; }
-    say "generating $f ($((mtls_packets * scale)) packets)"
-    "$synth" -o "$f.tmp" -n $((mtls_packets * scale)) "${templates[@]}" >"$f.info"
+    say "generating $f ($n packets${*:+, $*})"
+    "$synth" -o "$f.tmp" -n "$n" "$@" "${templates[@]}" >"$f.info"
     mv "$f.tmp" "$f"
     seal "$f" "$st"
+}
+for scale in "${scales[@]}"; do
+    synth_input "$BENCH_DIR/mtls-${scale}x.pcap" $((mtls_packets * scale))
 done
-
 # The same sessions with few open at once: 100 new sessions/s instead of 10,000.
 serial=$BENCH_DIR/mtls-1x-serial.pcap
 serial_rate=100
-st="$synth_stamp $mtls_packets rate $serial_rate"
-if valid "$serial" "$st"; then
-    say "reusing $serial"
-else
-    say "generating $serial ($mtls_packets packets, $serial_rate new sessions/s)"
-    "$synth" -o "$serial.tmp" -n "$mtls_packets" --rate "$serial_rate" "${templates[@]}" >"$serial.info"
-    mv "$serial.tmp" "$serial"
-    seal "$serial" "$st"
-fi
+synth_input "$serial" "$mtls_packets" --rate "$serial_rate"
 
 make_certs() {
     local d=$1
@@ -580,28 +577,21 @@ ram=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
     echo
     echo "| capture | open at once | threads | runs | wall median (s) | M packets/s | peak RSS (MiB) | CPU median (s) | wall time against mtls-1x |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-    for threads in 1 2; do
-        key=mtls-1x.capd_json
-        skey=serial.capd_json
-        if [ "$threads" = 2 ]; then
-            key=mtls-1x.capd_json2
-            skey=serial.capd_json2
+    # conc_row FILE INFO THREADS KEY BASE_KEY: one row, its wall time against BASE_KEY's.
+    conc_row() {
+        local f=$1 open threads=$3 k=$4 med
+        open=$(kv peak_concurrent_sessions "$2")
+        if timed_out "$k"; then
+            echo "| $(basename "$f") | $open | $threads | 0 | stopped at $cap_s s | | | | |"
+            return
         fi
-        for k in "$key" "$skey"; do
-            f=$mtls
-            open=$(kv peak_concurrent_sessions "$info")
-            if [ "$k" = "$skey" ]; then
-                f=$serial
-                open=$(kv peak_concurrent_sessions "$sinfo")
-            fi
-            if timed_out "$k"; then
-                echo "| $(basename "$f") | $open | $threads | 0 | stopped at $cap_s s | | | | |"
-                continue
-            fi
-            med=$(res "$k" 3)
-            echo "| $(basename "$f") | $open | $threads | $(res "$k" 1) | $(fmt %.3f "$med") | $(mpps "$f" "$med") | $(mib "$(res "$k" 5)") | $(fmt %.2f "$(res "$k" 4)") | $(ratio "$key" "$k") |"
-        done
-    done
+        med=$(res "$k" 3)
+        echo "| $(basename "$f") | $open | $threads | $(res "$k" 1) | $(fmt %.3f "$med") | $(mpps "$f" "$med") | $(mib "$(res "$k" 5)") | $(fmt %.2f "$(res "$k" 4)") | $(ratio "$5" "$k") |"
+    }
+    conc_row "$mtls" "$info" 1 mtls-1x.capd_json mtls-1x.capd_json
+    conc_row "$serial" "$sinfo" 1 serial.capd_json mtls-1x.capd_json
+    conc_row "$mtls" "$info" 2 mtls-1x.capd_json2 mtls-1x.capd_json2
+    conc_row "$serial" "$sinfo" 2 serial.capd_json2 mtls-1x.capd_json2
     if [ $live = 1 ]; then
         echo
         echo "## Live: lo of a private network namespace"
