@@ -70,15 +70,11 @@ fn plain_tcp_endpoints(f: &Frame<'_>) -> Option<(Endpoint, Endpoint)> {
         }
         _ => return None,
     };
-    Some((
-        Endpoint {
-            ip: src,
-            port: decode::be16(tcp, 0)?,
-        },
-        Endpoint {
-            ip: dst,
-            port: decode::be16(tcp, 2)?,
-        },
+    Some(Endpoint::pair(
+        src,
+        decode::be16(tcp, 0)?,
+        dst,
+        decode::be16(tcp, 2)?,
     ))
 }
 
