@@ -146,18 +146,11 @@ fn count_stops_after_n_frames() {
 fn a_link_type_capd_does_not_decode_is_said_once_and_its_frames_counted() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("token-ring.pcap");
+    // LINKTYPE_IEEE802_5 (6), then two 20-byte frames.
     let mut pcap = Vec::new();
-    // Classic pcap header, microseconds, LINKTYPE_IEEE802_5 (6), then two 20-byte frames.
-    pcap.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
-    pcap.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    pcap.extend_from_slice(&65535u32.to_le_bytes());
-    pcap.extend_from_slice(&6u32.to_le_bytes());
-    for i in 0..2u32 {
-        pcap.extend_from_slice(&1_700_000_000u32.to_le_bytes());
-        pcap.extend_from_slice(&i.to_le_bytes());
-        pcap.extend_from_slice(&20u32.to_le_bytes());
-        pcap.extend_from_slice(&20u32.to_le_bytes());
-        pcap.extend_from_slice(&[0x10; 20]);
+    write_pcap_header(&mut pcap, 6);
+    for i in 0..2 {
+        write_pcap_record(&mut pcap, 1_700_000_000, i, &[0x10; 20]);
     }
     std::fs::write(&f, pcap).unwrap();
     let o = capd(&["-r", f.to_str().unwrap(), "--json"]);
@@ -239,14 +232,29 @@ fn write_keeps_every_filtered_frame_byte_exact() {
     }
 }
 
+/// A classic pcap file header: version 2.4, microsecond timestamps, snapshot length 65535.
+fn write_pcap_header(out: &mut impl Write, linktype: u32) {
+    out.write_all(&0xa1b2c3d4u32.to_le_bytes()).unwrap();
+    out.write_all(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+        .unwrap();
+    out.write_all(&65535u32.to_le_bytes()).unwrap();
+    out.write_all(&linktype.to_le_bytes()).unwrap();
+}
+
+/// A pcap record of `data`, captured whole, at `secs` seconds and `usecs` microseconds.
+fn write_pcap_record(out: &mut impl Write, secs: u32, usecs: u32, data: &[u8]) {
+    out.write_all(&secs.to_le_bytes()).unwrap();
+    out.write_all(&usecs.to_le_bytes()).unwrap();
+    out.write_all(&(data.len() as u32).to_le_bytes()).unwrap();
+    out.write_all(&(data.len() as u32).to_le_bytes()).unwrap();
+    out.write_all(data).unwrap();
+}
+
 /// Writes a pcap of `n` copies of a TCP segment, big enough to outlast a pipe's buffer.
 fn big_capture(path: &Path, n: u32) {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    // Classic pcap header, microseconds, LINKTYPE_RAW (101).
-    f.write_all(&0xa1b2c3d4u32.to_le_bytes()).unwrap();
-    f.write_all(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap();
-    f.write_all(&65535u32.to_le_bytes()).unwrap();
-    f.write_all(&101u32.to_le_bytes()).unwrap();
+    // LINKTYPE_RAW (101).
+    write_pcap_header(&mut f, 101);
     let mut pkt = vec![
         0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 127, 0, 0, 1, 127, 0, 0, 2,
     ];
@@ -255,12 +263,7 @@ fn big_capture(path: &Path, n: u32) {
     ]);
     pkt.extend_from_slice(&[0, 0, 0, 0]);
     for i in 0..n {
-        f.write_all(&(1_700_000_000u32 + i / 1000).to_le_bytes())
-            .unwrap();
-        f.write_all(&((i % 1000) * 1000).to_le_bytes()).unwrap();
-        f.write_all(&(pkt.len() as u32).to_le_bytes()).unwrap();
-        f.write_all(&(pkt.len() as u32).to_le_bytes()).unwrap();
-        f.write_all(&pkt).unwrap();
+        write_pcap_record(&mut f, 1_700_000_000 + i / 1000, (i % 1000) * 1000, &pkt);
     }
 }
 
