@@ -137,12 +137,12 @@ impl Engine {
     /// again instead of freeing and allocating anew (the event is left without them).
     /// Optional: an event that is simply dropped costs only those allocations.
     pub fn recycle(&mut self, ev: &mut Event) {
-        if let Event::Packet(p) = ev {
-            self.spares.keep_records(std::mem::take(&mut p.tls));
-            if let AppInfo::Tls(info) = &mut p.app {
-                self.spares.keep_items(std::mem::take(&mut info.items));
-            }
-        }
+        self.spares.reclaim(ev);
+    }
+
+    /// Takes the lists that another thread `reclaim`ed from written events.
+    pub fn absorb_spares(&mut self, spares: &mut TlsSpares) {
+        self.spares.absorb(spares);
     }
 
     /// The next queued event, oldest first.

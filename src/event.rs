@@ -413,6 +413,27 @@ pub enum Event {
     Stats(StatsEvent),
 }
 
+/// A plain TCP packet from 10.0.0.1:40000 to [::1]:443, for tests to change as they need.
+#[cfg(test)]
+pub(crate) fn sample_packet() -> PacketEvent {
+    PacketEvent {
+        frame: 1,
+        ts: Timestamp::default(),
+        rel_ns: 0,
+        flow: 0,
+        src: "10.0.0.1".parse().unwrap(),
+        sport: 40000,
+        dst: "::1".parse().unwrap(),
+        dport: 443,
+        len: 60,
+        caplen: 60,
+        tunnel: None,
+        tcp: TcpSummary::default(),
+        tls: Vec::new(),
+        app: AppInfo::None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,23 +461,7 @@ mod tests {
 
     #[test]
     fn packet_endpoints_are_source_then_destination() {
-        let p = PacketEvent {
-            frame: 1,
-            ts: Timestamp::default(),
-            rel_ns: 0,
-            flow: 0,
-            src: "10.0.0.1".parse().unwrap(),
-            sport: 40000,
-            dst: "::1".parse().unwrap(),
-            dport: 443,
-            len: 60,
-            caplen: 60,
-            tunnel: None,
-            tcp: TcpSummary::default(),
-            tls: Vec::new(),
-            app: AppInfo::None,
-        };
-        let (src, dst) = p.endpoints();
+        let (src, dst) = sample_packet().endpoints();
         assert_eq!(src.to_string(), "10.0.0.1:40000");
         assert_eq!(dst.to_string(), "[::1]:443");
     }

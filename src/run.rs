@@ -16,6 +16,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::capture::{self, Batch, QUEUE_BATCHES};
 use crate::cli::{Config, Output};
+use crate::dissect::tls::TlsSpares;
 use crate::engine::Engine;
 use crate::event::Event;
 use crate::report::Sink;
@@ -167,16 +168,50 @@ const HANDOVER_SLACK: usize = 8;
 const EVENT_DEPTH: usize = 8;
 
 /// A handover of events (at most `HANDOVER_EVENTS + HANDOVER_SLACK`), and whether they are
-/// to be shown at once (live, or a tick of the capture clock).
-struct Events {
+/// to be shown at once (live, or a tick of the capture clock). Written, it goes back to the
+/// engine thread empty, with the lists the output took out of its events as it wrote them
+/// (while they were in its cache) for the engine to fill again.
+#[derive(Default)]
+struct Handover {
     events: Vec<Event>,
     flush: bool,
+    spares: TlsSpares,
+}
+
+/// The engine thread's empty handovers: written ones come back over `spent`.
+struct Supply {
+    spent: Receiver<Handover>,
+    /// Written handovers, the most recently written last: that one is reused first, as the
+    /// likeliest to still be in cache.
+    stack: Vec<Handover>,
+}
+
+impl Supply {
+    /// An empty handover, the engine's spares topped up from its lists.
+    fn next(&mut self, engine: &mut Engine) -> Handover {
+        self.stack.extend(self.spent.try_iter());
+        match self.stack.pop() {
+            Some(mut h) => {
+                engine.absorb_spares(&mut h.spares);
+                h.events.clear();
+                // A queue that grew (a sweep that ended many flows) may have become a
+                // handover.
+                h.events.shrink_to(HANDOVER_EVENTS + HANDOVER_SLACK);
+                h.flush = false;
+                h
+            }
+            None => Handover {
+                events: Vec::with_capacity(HANDOVER_EVENTS + HANDOVER_SLACK),
+                ..Handover::default()
+            },
+        }
+    }
 }
 
 /// The pipeline of one engine: the engine runs on its own thread and this thread writes its
 /// events, a handover at a time, so dissecting and formatting overlap. Written handovers go
-/// back to the engine thread, which takes back their lists (`Engine::recycle`) and frees
-/// them where they were made. `Ok(true)` when the reader closed stdout; then, or on a write
+/// back to the engine thread empty, with the lists taken out of their events, which the
+/// engine fills again (`Engine::absorb_spares`). `Ok(true)` when the reader closed stdout; then, or on a write
 /// error, `stop` is set so that the capture thread ends and the engine thread with it.
 fn pipeline(
     engine: &mut Engine,
@@ -186,9 +221,9 @@ fn pipeline(
     live: bool,
     stop: &AtomicBool,
 ) -> Result<bool> {
-    let (events_tx, events_rx) = bounded::<Events>(EVENT_DEPTH);
+    let (events_tx, events_rx) = bounded::<Handover>(EVENT_DEPTH);
     // Handovers in use number at most EVENT_DEPTH + 2 (queued, written, filled): all fit.
-    let (spent_tx, spent_rx) = bounded::<Vec<Event>>(EVENT_DEPTH + 2);
+    let (spent_tx, spent_rx) = bounded::<Handover>(EVENT_DEPTH + 2);
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .name("capd-engine".into())
@@ -209,29 +244,21 @@ fn dissect(
     engine: &mut Engine,
     rx: Receiver<Batch>,
     recycle_tx: Sender<Batch>,
-    events_tx: Sender<Events>,
-    spent_rx: Receiver<Vec<Event>>,
+    events_tx: Sender<Handover>,
+    spent_rx: Receiver<Handover>,
     live: bool,
 ) {
-    // A spent handover, its lists taken back and its memory freed here.
-    let refill = |engine: &mut Engine| match spent_rx.try_recv() {
-        Ok(mut spent) => {
-            for ev in &mut spent {
-                engine.recycle(ev);
-            }
-            spent.clear();
-            // A queue that grew (a sweep that ended many flows) may have become a handover.
-            spent.shrink_to(HANDOVER_EVENTS + HANDOVER_SLACK);
-            spent
-        }
-        Err(_) => Vec::with_capacity(HANDOVER_EVENTS + HANDOVER_SLACK),
+    let mut supply = Supply {
+        spent: spent_rx,
+        stack: Vec::new(),
     };
-    // Hands `events` over and starts a new handover; `false` once the output has stopped.
-    let hand_over = |engine: &mut Engine, events: &mut Vec<Event>, flush: bool| {
-        let events = std::mem::replace(events, refill(engine));
-        events_tx.send(Events { events, flush }).is_ok()
+    let mut filling = supply.next(engine);
+    // Hands `filling` over and starts a new handover; `false` once the output has stopped.
+    let mut hand_over = |engine: &mut Engine, filling: &mut Handover, flush: bool| {
+        let mut full = std::mem::replace(filling, supply.next(engine));
+        full.flush = flush;
+        events_tx.send(full).is_ok()
     };
-    let mut events = refill(engine);
     for mut batch in rx.iter() {
         if let Some(now) = batch.tick {
             engine.handle_tick(now);
@@ -241,7 +268,7 @@ fn dissect(
             // Events wait in the engine's queue until they fill a handover, which then
             // usually takes the queue's buffer whole (`take_events`) instead of moving them.
             if engine.queued() >= HANDOVER_EVENTS
-                && !pass_on(engine, &mut events, &hand_over, false)
+                && !pass_on(engine, &mut filling, &mut hand_over, false)
             {
                 return;
             }
@@ -251,30 +278,30 @@ fn dissect(
         let _ = recycle_tx.try_send(batch);
         // A flush is handed over even when empty: it tells the output to show what it has.
         if flush
-            && !(pass_on(engine, &mut events, &hand_over, true)
-                && hand_over(engine, &mut events, true))
+            && !(pass_on(engine, &mut filling, &mut hand_over, true)
+                && hand_over(engine, &mut filling, true))
         {
             return;
         }
     }
-    if pass_on(engine, &mut events, &hand_over, true) && !events.is_empty() {
-        hand_over(engine, &mut events, false);
+    if pass_on(engine, &mut filling, &mut hand_over, true) && !filling.events.is_empty() {
+        hand_over(engine, &mut filling, false);
     }
 }
 
-/// Moves the engine's queued events into `events`, handing over each handover that fills:
+/// Moves the engine's queued events into `filling`, handing over each handover that fills:
 /// while a handover's worth is queued, or with `all` until nothing is. `false` once the
 /// output has stopped.
 fn pass_on(
     engine: &mut Engine,
-    events: &mut Vec<Event>,
-    hand_over: &impl Fn(&mut Engine, &mut Vec<Event>, bool) -> bool,
+    filling: &mut Handover,
+    hand_over: &mut impl FnMut(&mut Engine, &mut Handover, bool) -> bool,
     all: bool,
 ) -> bool {
     let least = if all { 1 } else { HANDOVER_EVENTS };
     while engine.queued() >= least {
-        engine.take_events(events, HANDOVER_EVENTS + HANDOVER_SLACK);
-        if events.len() >= HANDOVER_EVENTS && !hand_over(engine, events, false) {
+        engine.take_events(&mut filling.events, HANDOVER_EVENTS + HANDOVER_SLACK);
+        if filling.events.len() >= HANDOVER_EVENTS && !hand_over(engine, filling, false) {
             return false;
         }
     }
@@ -284,20 +311,28 @@ fn pass_on(
 /// The output side of `pipeline`: `Ok(true)` when the reader closed stdout.
 fn write_all(
     sink: &mut dyn Sink,
-    events_rx: Receiver<Events>,
-    spent_tx: Sender<Vec<Event>>,
+    events_rx: Receiver<Handover>,
+    spent_tx: Sender<Handover>,
 ) -> Result<bool> {
-    for Events { events, flush } in events_rx {
-        let written = events
-            .iter()
-            .try_for_each(|ev| sink.emit(ev))
-            .and_then(|_| if flush { sink.flush() } else { Ok(()) });
+    for mut h in events_rx {
+        let spares = &mut h.spares;
+        let written = h
+            .events
+            .iter_mut()
+            .try_for_each(|ev| {
+                sink.emit(ev)?;
+                spares.reclaim(ev);
+                Ok(())
+            })
+            .and_then(|_| if h.flush { sink.flush() } else { Ok(()) });
         match written {
             Ok(()) => {}
             Err(e) if is_broken_pipe(&e) => return Ok(true),
             Err(e) => return Err(e).context("writing output"),
         }
-        let _ = spent_tx.try_send(events);
+        // The events are dropped here, where they were just read, not on the engine thread.
+        h.events.clear();
+        let _ = spent_tx.try_send(h);
     }
     Ok(false)
 }
@@ -308,4 +343,37 @@ fn drain(engine: &mut Engine, sink: &mut dyn Sink) -> io::Result<()> {
         engine.recycle(&mut ev);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineConfig;
+
+    #[test]
+    fn supply_reuses_the_most_recently_written_handover_first() {
+        let (tx, rx) = bounded::<Handover>(4);
+        let mut supply = Supply {
+            spent: rx,
+            stack: Vec::new(),
+        };
+        let mut engine = Engine::new(EngineConfig::default());
+        // Nothing written yet: a new handover with room for a whole one.
+        let first = supply.next(&mut engine);
+        assert!(first.events.capacity() >= HANDOVER_EVENTS + HANDOVER_SLACK);
+        let written = |cap: usize| Handover {
+            events: Vec::with_capacity(cap),
+            flush: true,
+            spares: TlsSpares::default(),
+        };
+        tx.send(written(130)).unwrap();
+        tx.send(written(131)).unwrap();
+        let h = supply.next(&mut engine);
+        assert_eq!(h.events.capacity(), 131);
+        assert!(!h.flush);
+        assert_eq!(supply.next(&mut engine).events.capacity(), 130);
+        // A queue that grew is cut back to a handover's size.
+        tx.send(written(100_000)).unwrap();
+        assert!(supply.next(&mut engine).events.capacity() < 100_000);
+    }
 }

@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 
 use super::TlsRecord;
+use crate::event::{AppInfo, Event};
 
 /// The TLS part of one frame: columns and records, filled by one or more `dissect` calls.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -70,6 +71,34 @@ impl TlsSpares {
         Self::keep(&mut self.records, records);
     }
 
+    /// Takes the lists out of an event that has been written (the event is left without
+    /// them).
+    pub fn reclaim(&mut self, ev: &mut Event) {
+        if let Event::Packet(p) = ev {
+            self.keep_records(std::mem::take(&mut p.tls));
+            if let AppInfo::Tls(info) = &mut p.app {
+                self.keep_items(std::mem::take(&mut info.items));
+            }
+        }
+    }
+
+    /// Takes the lists `other` kept (another thread's `reclaim`s), as many as fit; `other`
+    /// is left empty, with pools to fill again.
+    pub fn absorb(&mut self, other: &mut TlsSpares) {
+        fn pool<T>(mine: &mut Vec<Vec<T>>, theirs: &mut Vec<Vec<T>>) {
+            if mine.len() < theirs.len() {
+                std::mem::swap(mine, theirs);
+            }
+            let room = TlsSpares::MAX_KEPT.saturating_sub(mine.len());
+            let n = room.min(theirs.len());
+            mine.extend(theirs.drain(..n));
+            theirs.clear();
+        }
+        pool(&mut self.items, &mut other.items);
+        pool(&mut self.records, &mut other.records);
+        pool(&mut self.messages, &mut other.messages);
+    }
+
     /// Puts `list`, emptied, in `pool`, unless it has no memory, grew too large, or the pool
     /// is full.
     fn keep<T>(pool: &mut Vec<Vec<T>>, mut list: Vec<T>) {
@@ -123,6 +152,60 @@ mod tests {
         let again = spares.frame();
         assert_eq!(again.records.as_ptr(), records_at);
         assert_eq!(again.spare_messages.len(), 1);
+    }
+
+    #[test]
+    fn reclaim_takes_a_written_packets_lists() {
+        let mut p = crate::event::sample_packet();
+        p.tls = vec![handshake_record(Some(vec!["client_hello".into()]))];
+        p.app = AppInfo::Tls(crate::event::TlsInfo {
+            protocol: "TLSv1.2",
+            items: vec!["Client Hello".into()],
+            malformed: false,
+        });
+        let (records_at, items_at) = match &p.app {
+            AppInfo::Tls(info) => (p.tls.as_ptr(), info.items.as_ptr()),
+            _ => unreachable!(),
+        };
+        let mut ev = Event::Packet(p);
+        let mut spares = TlsSpares::default();
+        spares.reclaim(&mut ev);
+        let Event::Packet(p) = &ev else {
+            unreachable!()
+        };
+        assert!(p.tls.is_empty() && matches!(&p.app, AppInfo::Tls(i) if i.items.is_empty()));
+        let f = spares.frame();
+        assert_eq!(
+            (f.records.as_ptr(), f.items.as_ptr()),
+            (records_at, items_at)
+        );
+        assert_eq!(f.spare_messages.len(), 1);
+    }
+
+    #[test]
+    fn absorb_takes_another_threads_lists_up_to_the_cap() {
+        let filled = |n: usize| {
+            let mut s = TlsSpares::default();
+            for _ in 0..n {
+                s.keep_items(vec!["Application Data".into()]);
+                s.keep_records(vec![handshake_record(Some(vec!["finished".into()]))]);
+            }
+            s
+        };
+        let (mut mine, mut theirs) = (filled(2), filled(3));
+        mine.absorb(&mut theirs);
+        assert_eq!(
+            (mine.items.len(), mine.records.len(), mine.messages.len()),
+            (5, 5, 5)
+        );
+        assert_eq!((theirs.items.len(), theirs.records.len()), (0, 0));
+        // The pools themselves keep their memory, to be filled again.
+        assert!(theirs.items.capacity() > 0 && theirs.records.capacity() > 0);
+
+        let (mut mine, mut theirs) = (filled(TlsSpares::MAX_KEPT - 1), filled(3));
+        mine.absorb(&mut theirs);
+        assert_eq!(mine.items.len(), TlsSpares::MAX_KEPT);
+        assert!(theirs.items.is_empty() && theirs.messages.is_empty());
     }
 
     #[test]
