@@ -329,28 +329,22 @@ pub fn write_info(p: &PacketEvent, w: &mut impl InfoOut) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{DupAck, TcpOptions, TcpSummary, Timestamp};
+    use crate::event::{DupAck, TcpOptions, TcpSummary, sample_packet};
 
     fn packet(flags: u16) -> PacketEvent {
         PacketEvent {
-            frame: 1,
-            ts: Timestamp::default(),
-            rel_ns: 0,
-            flow: 0,
             src: "192.168.18.50".parse().unwrap(),
             sport: 56981,
             dst: "74.125.239.97".parse().unwrap(),
             dport: 443,
             len: 78,
             caplen: 78,
-            tunnel: None,
             tcp: TcpSummary {
                 flags: TcpFlags(flags),
                 win: 65535,
                 ..TcpSummary::default()
             },
-            tls: Vec::new(),
-            app: AppInfo::None,
+            ..sample_packet()
         }
     }
 

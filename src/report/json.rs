@@ -297,6 +297,7 @@ mod tests {
     use crate::dissect::{AlertInfo, ContentType, Version};
     use crate::event::{
         AppInfo, DupAck, StatsEvent, TcpFlags, TcpOptions, TcpSummary, Timestamp, TlsInfo,
+        sample_packet,
     };
     use crate::flow::{Analysis, Label};
     use proptest::prelude::*;
@@ -574,15 +575,12 @@ mod tests {
         let p = PacketEvent {
             frame: 6,
             ts: Timestamp::new(1764082800, 1_328_000),
-            rel_ns: 0,
-            flow: 0,
             src: "127.0.0.1".parse().unwrap(),
             sport: 15101,
             dst: "127.0.0.1".parse().unwrap(),
             dport: 49826,
             len: 2294,
             caplen: 2294,
-            tunnel: None,
             tcp: TcpSummary {
                 flags: TcpFlags(TcpFlags::PSH | TcpFlags::ACK),
                 seq: 1,
@@ -591,8 +589,7 @@ mod tests {
                 payload_len: 2228,
                 ..TcpSummary::default()
             },
-            tls: vec![],
-            app: AppInfo::None,
+            ..sample_packet()
         };
         let v = line(&Event::Packet(p));
         assert_eq!(v["event"], "packet");
