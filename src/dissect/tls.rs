@@ -366,13 +366,15 @@ impl TlsConversation {
         if let Some(mut hs) = self.hs[s].take() {
             let have = hs.data.len();
             let mut need_total = None;
-            let mut lenbuf = hs.data.clone();
-            if have < 4 {
-                lenbuf.extend_from_slice(&body[..body.len().min(4 - have)]);
-            }
+            // The message's 4-byte header, completed from this record when it was cut.
+            let mut header = [0u8; 4];
+            let kept = have.min(4);
+            let added = (4 - kept).min(body.len());
+            header[..kept].copy_from_slice(&hs.data[..kept]);
+            header[kept..kept + added].copy_from_slice(&body[..added]);
             let mut take = body.len();
-            if lenbuf.len() >= 4 {
-                let msg_len = 4 + be24(&lenbuf, 1) as usize;
+            if kept + added == 4 {
+                let msg_len = 4 + be24(&header, 1) as usize;
                 need_total = Some(msg_len);
                 take = take.min(msg_len - have);
             }
@@ -730,6 +732,28 @@ mod tests {
             .collect();
         assert_eq!(msgs[1], Vec::<Cow<str>>::new());
         assert_eq!(msgs[3], ["certificate", "server_hello_done"]);
+    }
+
+    #[test]
+    fn a_message_whose_header_is_cut_across_records_is_put_together() {
+        let cert = handshake(11, &[7; 60]);
+        // Cut inside the 4-byte header (once or twice), at its end, and past it.
+        for cuts in [[1, 2], [1, 3], [2, 3], [3, 4], [4, 5], [2, 30]] {
+            let mut c = TlsConversation::default();
+            let mut data = Vec::new();
+            for part in [&cert[..cuts[0]], &cert[cuts[0]..cuts[1]], &cert[cuts[1]..]] {
+                data.extend_from_slice(&record(22, 0x0303, part));
+            }
+            let mut f = FrameTls::default();
+            assert_eq!(c.dissect(&data, &ctx(6, true), &mut f), Outcome::Done);
+            assert_eq!(
+                f.items,
+                ["[Certificate Fragment]", "Certificate"],
+                "cut at {cuts:?}"
+            );
+            let last = f.records.last().and_then(|r| r.messages.clone());
+            assert_eq!(last.unwrap(), ["certificate"], "cut at {cuts:?}");
+        }
     }
 
     #[test]
