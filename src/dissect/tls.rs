@@ -58,6 +58,9 @@ struct HsReassembly {
 /// Handshake messages longer than this are not reassembled (Wireshark assumes below 64 KiB
 /// for plaintext checks; certificate chains can be larger, so allow some room).
 const MAX_HANDSHAKE_MESSAGE: usize = 512 * 1024;
+/// Room reserved at once for a handshake message cut across records: a certificate chain
+/// usually fits.
+const HS_RESERVE: usize = 16 * 1024;
 /// Wireshark's `SslSession` for one conversation, plus the session summary.
 #[derive(Debug, Default)]
 pub struct TlsConversation {
@@ -417,9 +420,12 @@ impl TlsConversation {
             if msg_len == 0 || rest.len() < msg_len {
                 let msg_type = rest[0];
                 if rest.len() <= MAX_HANDSHAKE_MESSAGE && ctx.may_buffer {
-                    self.hs[s] = Some(HsReassembly {
-                        data: rest.to_vec(),
-                    });
+                    // Room for the whole message when its header says how long it is, so
+                    // that the records to come do not grow the buffer step by step; a
+                    // claimed length is trusted only up to `HS_RESERVE`.
+                    let mut data = Vec::with_capacity(msg_len.min(HS_RESERVE).max(rest.len()));
+                    data.extend_from_slice(rest);
+                    self.hs[s] = Some(HsReassembly { data });
                 } else {
                     self.oversized_messages += 1;
                     if let Some(b) = self.builder() {
