@@ -211,8 +211,9 @@ impl Supply {
 /// The pipeline of one engine: the engine runs on its own thread and this thread writes its
 /// events, a handover at a time, so dissecting and formatting overlap. Written handovers go
 /// back to the engine thread empty, with the lists taken out of their events, which the
-/// engine fills again (`Engine::absorb_spares`). `Ok(true)` when the reader closed stdout; then, or on a write
-/// error, `stop` is set so that the capture thread ends and the engine thread with it.
+/// engine fills again (`Engine::absorb_spares`). `Ok(true)` when the reader closed stdout;
+/// then, or on a write error, `stop` is set so that the capture thread ends and the engine
+/// thread with it.
 fn pipeline(
     engine: &mut Engine,
     sink: &mut dyn Sink,
