@@ -192,8 +192,8 @@ impl Supply {
         self.stack.extend(self.spent.try_iter());
         match self.stack.pop() {
             Some(mut h) => {
+                // The output sent it back empty (`write_all` drops the events it wrote).
                 engine.absorb_spares(&mut h.spares);
-                h.events.clear();
                 // A queue that grew (a sweep that ended many flows) may have become a
                 // handover.
                 h.events.shrink_to(HANDOVER_EVENTS + HANDOVER_SLACK);
