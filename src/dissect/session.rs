@@ -307,8 +307,17 @@ impl SessionBuilder {
         }
     }
 
-    /// A plaintext handshake message: `raw` is the whole message, 4-byte header included.
-    pub fn handshake(&mut self, from_client: bool, ts: Timestamp, msg_type: u8, raw: &[u8]) {
+    /// A plaintext handshake message: `raw` is the whole message, 4-byte header included;
+    /// `server_hello` is its body read by `hello::parse_server_hello` when it is a ServerHello
+    /// (the record layer reads it first, for the version).
+    pub fn handshake(
+        &mut self,
+        from_client: bool,
+        ts: Timestamp,
+        msg_type: u8,
+        raw: &[u8],
+        server_hello: Option<ServerHello>,
+    ) {
         let body = raw.get(4..).unwrap_or_default();
         if self.phase == Phase::Start {
             self.phase = Phase::Negotiating;
@@ -327,7 +336,7 @@ impl SessionBuilder {
         let keep_raw = self.evidence.is_some();
         match (from_client, msg_type) {
             (true, 1) => self.on_client_hello(ts, body),
-            (false, 2) => self.on_server_hello(ts, body),
+            (false, 2) => self.on_server_hello(ts, body, server_hello),
             (_, 11) => {
                 let ders = messages::certificate_chain(body, self.is_tls13()).unwrap_or_default();
                 let summaries: Vec<_> = ders.iter().map(|der| cert::summarize(der)).collect();
@@ -417,8 +426,8 @@ impl SessionBuilder {
         });
     }
 
-    fn on_server_hello(&mut self, ts: Timestamp, body: &[u8]) {
-        let Some(sh) = hello::parse_server_hello(body) else {
+    fn on_server_hello(&mut self, ts: Timestamp, body: &[u8], sh: Option<ServerHello>) {
+        let Some(sh) = sh else {
             return;
         };
         // JA3S describes every ServerHello, a HelloRetryRequest too; a later one replaces it.

@@ -465,10 +465,14 @@ impl TlsConversation {
         if known.is_none() && !first {
             return;
         }
+        // A ServerHello is read once, here, for the version and for the session's summary.
+        let server_hello = (msg_type == 2)
+            .then(|| super::hello::parse_server_hello(msg.get(4..).unwrap_or_default()))
+            .flatten();
         let mut is_hrr = false;
         if first && msg_type == 2 && msg.len() > 4 + 2 {
             // tls_scan_server_hello: the version the server chose, and HelloRetryRequest.
-            if let Some(sh) = super::hello::parse_server_hello(&msg[4..]) {
+            if let Some(sh) = &server_hello {
                 is_hrr = sh.hello_retry_request;
                 self.try_set_version(22, 2, sh.negotiated_version());
             } else {
@@ -489,7 +493,7 @@ impl TlsConversation {
         if known.is_some()
             && let Some(b) = self.builder()
         {
-            b.handshake(dir.from_client, ctx.ts, msg_type, msg);
+            b.handshake(dir.from_client, ctx.ts, msg_type, msg, server_hello);
         }
     }
 
