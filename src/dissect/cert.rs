@@ -24,12 +24,12 @@ use super::memo::Memo;
 /// Lowercase hex of `bytes`, no separators.
 pub fn hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
+    // Bytes first: pushing `char`s would encode each digit as UTF-8 on its own.
+    let mut v = Vec::with_capacity(bytes.len() * 2);
     for b in bytes {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 0xf)]));
+        v.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
     }
-    s
+    String::from_utf8(v).unwrap_or_default()
 }
 
 /// Certificates whose summaries a thread keeps.
