@@ -15,7 +15,7 @@ use super::info::{Protocol, write_info};
 use super::jsonw::JsonBuf;
 use super::sorted;
 use crate::dissect::TlsRecord;
-use crate::event::{Event, PacketEvent};
+use crate::event::{Event, PacketEvent, TcpFlags};
 use crate::flow::{FlowSummary, Label};
 
 /// Output is handed to the writer in pieces of about this size.
@@ -102,14 +102,7 @@ pub fn write_packet(b: &mut JsonBuf, p: &PacketEvent) {
     }
     let t = &p.tcp;
     b.raw("\",\"tcp\":{\"flags\":[");
-    for (i, name) in t.flags.names().enumerate() {
-        if i > 0 {
-            b.byte(b',');
-        }
-        b.byte(b'"');
-        b.raw(name);
-        b.byte(b'"');
-    }
+    write_flag_names(b, t.flags);
     b.raw("],\"seq\":");
     b.u32(t.seq);
     b.raw(",\"ack\":");
@@ -149,6 +142,45 @@ pub fn write_packet(b: &mut JsonBuf, p: &PacketEvent) {
     b.raw("],\"info\":\"");
     write_info(p, b);
     b.raw("\"}");
+}
+
+/// Each flag's JSON item with a comma after it (`"SYN",`), padded to eight bytes, and its
+/// length: `FLAG_ITEMS[i]` is the flag of bit `i` (`TcpFlags::NAMES` lists them bit by bit).
+static FLAG_ITEMS: [([u8; 8], usize); 9] = {
+    let mut t = [([0u8; 8], 0usize); 9];
+    let mut i = 0;
+    while i < 9 {
+        let (bit, name) = TcpFlags::NAMES[i];
+        assert!(bit == 1 << i);
+        let name = name.as_bytes();
+        let mut item = [0u8; 8];
+        item[0] = b'"';
+        let mut k = 0;
+        while k < name.len() {
+            item[1 + k] = name[k];
+            k += 1;
+        }
+        item[1 + k] = b'"';
+        item[2 + k] = b',';
+        t[i] = (item, 3 + k);
+        i += 1;
+    }
+    t
+};
+
+/// The names of the set flags, as JSON strings separated by commas (the array's contents).
+fn write_flag_names(b: &mut JsonBuf, flags: TcpFlags) {
+    let mut bits = flags.0 & 0x1ff;
+    if bits == 0 {
+        return;
+    }
+    while bits != 0 {
+        let (item, len) = FLAG_ITEMS[bits.trailing_zeros() as usize % 9];
+        b.prefix(&item, len);
+        bits &= bits - 1;
+    }
+    // The last item's comma.
+    b.bytes.pop();
 }
 
 /// Writes a flow event (CONTRACT.md `flow`) as the summary serializer does: keys in byte
@@ -537,6 +569,18 @@ mod tests {
                 reason: [Fin, Rst, Idle, Evicted, Reused, End][reason],
                 gap_bytes: gaps,
             }
+        }
+    }
+
+    #[test]
+    fn every_flag_combination_is_written_as_serde_writes_it() {
+        for bits in 0..=0xfff {
+            let mut b = JsonBuf::new();
+            b.byte(b'[');
+            write_flag_names(&mut b, TcpFlags(bits));
+            b.byte(b']');
+            let reference = serde_json::to_string(&TcpFlags(bits)).unwrap();
+            assert_eq!(String::from_utf8(b.bytes).unwrap(), reference, "{bits:#x}");
         }
     }
 

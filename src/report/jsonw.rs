@@ -97,15 +97,13 @@ impl JsonBuf {
 
     #[inline]
     pub fn u64(&mut self, v: u64) {
-        let mut b = itoa::Buffer::new();
-        self.bytes.extend_from_slice(b.format(v).as_bytes());
+        put_u64(&mut self.bytes, v);
     }
 
-    /// A `u32` (itoa's 32-bit path is shorter than the 64-bit one).
+    /// A `u32` (its digits take 32-bit arithmetic, shorter than 64-bit).
     #[inline]
     pub fn u32(&mut self, v: u32) {
-        let mut b = itoa::Buffer::new();
-        self.bytes.extend_from_slice(b.format(v).as_bytes());
+        put_u32(&mut self.bytes, v);
     }
 
     #[inline]
@@ -123,6 +121,12 @@ impl JsonBuf {
         } else {
             self.bytes.extend_from_slice(b"null");
         }
+    }
+
+    /// The first `len` bytes of `text` (see `put_prefix`).
+    #[inline]
+    pub fn prefix<const N: usize>(&mut self, text: &[u8; N], len: usize) {
+        put_prefix(&mut self.bytes, text, len);
     }
 
     /// A quoted, escaped string.
@@ -296,7 +300,7 @@ impl JsonBuf {
                     text[n..n + 3].copy_from_slice(&digits);
                     n += usize::from(len);
                 }
-                self.bytes.extend_from_slice(&text[..n]);
+                put_prefix(&mut self.bytes, &text, n);
             }
             IpAddr::V6(v6) => self.ipv6_text(v6),
         }
@@ -348,39 +352,18 @@ impl JsonBuf {
                 run_len = 0;
             }
         }
-        let hex_group = |out: &mut Vec<u8>, x: u16| {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            let mut started = false;
-            for shift in [12, 8, 4, 0] {
-                let d = (x >> shift) & 0xf;
-                if d != 0 || started || shift == 0 {
-                    out.push(HEX[usize::from(d)]);
-                    started = true;
-                }
-            }
+        let mut t = V6Text {
+            text: [0; 48],
+            len: 0,
         };
         if best_len > 1 {
-            for (i, &x) in g[..best].iter().enumerate() {
-                if i > 0 {
-                    self.bytes.push(b':');
-                }
-                hex_group(&mut self.bytes, x);
-            }
-            self.bytes.extend_from_slice(b"::");
-            for (i, &x) in g[best + best_len..].iter().enumerate() {
-                if i > 0 {
-                    self.bytes.push(b':');
-                }
-                hex_group(&mut self.bytes, x);
-            }
+            t.groups(&g[..best]);
+            t.colons(2);
+            t.groups(&g[best + best_len..]);
         } else {
-            for (i, &x) in g.iter().enumerate() {
-                if i > 0 {
-                    self.bytes.push(b':');
-                }
-                hex_group(&mut self.bytes, x);
-            }
+            t.groups(&g);
         }
+        put_prefix(&mut self.bytes, &t.text, t.len);
     }
 
     /// A flow id: written now, or left open for `splice` when formatting for a worker.
@@ -389,6 +372,122 @@ impl JsonBuf {
         match &mut self.fixups {
             None => self.u64(u64::from(id)),
             Some(f) => f.push((self.bytes.len(), id)),
+        }
+    }
+}
+
+/// IPv6 text being built: at most eight groups of four hex digits and seven colons, and room
+/// for a group's fixed four-byte store past the last.
+struct V6Text {
+    text: [u8; 48],
+    len: usize,
+}
+
+impl V6Text {
+    /// One colon (between groups) or two (the `::`): two are stored either way, and a single
+    /// one's second is overwritten by what comes next.
+    fn colons(&mut self, n: usize) {
+        let at = self.len.min(40);
+        self.text[at..at + 2].copy_from_slice(b"::");
+        self.len = at + n.min(2);
+    }
+
+    /// Groups joined by colons, each in lowercase hex without leading zeros.
+    fn groups(&mut self, groups: &[u16]) {
+        for (i, &x) in groups.iter().enumerate() {
+            if i > 0 {
+                self.colons(1);
+            }
+            let digits = (4 - x.leading_zeros() / 4).max(1);
+            // The digits, most significant first, in the low bytes: stored as four bytes,
+            // the rest overwritten by what comes next.
+            let word = u32::from_le_bytes(hex4(x)) >> (8 * (4 - digits));
+            let at = self.len.min(44);
+            self.text[at..at + 4].copy_from_slice(&word.to_le_bytes());
+            self.len = at + digits as usize;
+        }
+    }
+}
+
+/// The four lowercase hex digits of `x`, most significant first.
+#[inline]
+fn hex4(x: u16) -> [u8; 4] {
+    let x = u32::from(x);
+    // One nibble per byte, the most significant in the lowest byte.
+    let n = (x >> 12) | ((x >> 8) & 0xf) << 8 | ((x >> 4) & 0xf) << 16 | (x & 0xf) << 24;
+    // 1 in each byte whose nibble is 10 or more (adding 6 carries it into bit 4).
+    let letters = ((n + 0x0606_0606) >> 4) & 0x0101_0101;
+    (n + 0x3030_3030 + letters * u32::from(b'a' - b'0' - 10)).to_le_bytes()
+}
+
+/// Two decimal digits for each value below 100.
+static DEC2: [[u8; 2]; 100] = {
+    let mut t = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
+
+/// Appends the first `len` bytes of `text`. The whole array is copied and the rest cut off
+/// again: a copy of fixed size is a few moves, where one of `len` bytes is a `memcpy` call.
+#[inline]
+fn put_prefix<const N: usize>(out: &mut Vec<u8>, text: &[u8; N], len: usize) {
+    let start = out.len();
+    out.extend_from_slice(text);
+    out.truncate(start + len.min(N));
+}
+
+/// Appends `v` in decimal, as `itoa` writes it: digits from the last, four at a time, into a
+/// window that ends at a fixed place, so that no digit count is needed and the copy out is of
+/// fixed size (see `put_prefix`).
+#[inline(always)]
+fn put_u32(out: &mut Vec<u8>, v: u32) {
+    const END: usize = 16;
+    // The digits end at `END`; the 16-byte window from the first of them stays in bounds.
+    let mut text = [0u8; 2 * END];
+    let mut at = END;
+    let mut rest = v;
+    while rest >= 10_000 {
+        let four = rest % 10_000;
+        rest /= 10_000;
+        text[at - 4..at - 2].copy_from_slice(&DEC2[(four / 100) as usize]);
+        text[at - 2..at].copy_from_slice(&DEC2[(four % 100) as usize]);
+        at -= 4;
+    }
+    if rest >= 100 {
+        text[at - 2..at].copy_from_slice(&DEC2[(rest % 100) as usize]);
+        rest /= 100;
+        at -= 2;
+    }
+    if rest >= 10 {
+        text[at - 2..at].copy_from_slice(&DEC2[rest as usize]);
+        at -= 2;
+    } else {
+        text[at - 1] = b'0' + rest as u8;
+        at -= 1;
+    }
+    let window: &[u8; END] = text[at..at + END].try_into().unwrap_or(&[0; END]);
+    put_prefix(out, window, END - at);
+}
+
+/// `put_u32` for any `u64`.
+#[inline]
+fn put_u64(out: &mut Vec<u8>, v: u64) {
+    match u32::try_from(v) {
+        Ok(v) => put_u32(out, v),
+        Err(_) => {
+            // The last eight digits in 32-bit arithmetic, zeros included; the rest before.
+            put_u64(out, v / 100_000_000);
+            let mut rest = (v % 100_000_000) as u32;
+            let mut text = [0u8; 8];
+            for end in [8, 6, 4, 2] {
+                text[end - 2..end].copy_from_slice(&DEC2[(rest % 100) as usize]);
+                rest /= 100;
+            }
+            out.extend_from_slice(&text);
         }
     }
 }
@@ -433,8 +532,7 @@ pub fn splice(
     for (off, id) in fixups {
         let off = off.clamp(at, bytes.len());
         out.extend_from_slice(&bytes[at..off]);
-        let mut b = itoa::Buffer::new();
-        out.extend_from_slice(b.format(map(id)).as_bytes());
+        put_u32(out, map(id));
         at = off;
     }
     out.extend_from_slice(&bytes[at..]);
