@@ -1,11 +1,13 @@
 //! The TLS part of one frame (its Info items, Protocol column and records, as the `packet`
-//! event carries them), and the emptied lists of frames already written that the next frames
-//! fill instead of allocating.
+//! event carries them), the dissector that TCP desegmentation calls to fill it, and the
+//! emptied lists of frames already written that the next frames fill instead of allocating.
 
 use std::borrow::Cow;
 
 use super::TlsRecord;
+use super::tls::{Ctx, TlsConversation};
 use crate::event::{AppInfo, Event};
+use crate::flow::pdu::{Dissector, Outcome};
 
 /// The TLS part of one frame: columns and records, filled by one or more `dissect` calls.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -109,6 +111,24 @@ impl TlsSpares {
             list.clear();
             pool.push(list);
         }
+    }
+}
+
+/// The dissector TCP desegmentation calls for one frame: the conversation, where the frame
+/// comes from, and the frame's columns being filled.
+pub struct FrameDissector<'a> {
+    pub conv: &'a mut TlsConversation,
+    pub ctx: Ctx,
+    pub out: &'a mut FrameTls,
+}
+
+impl Dissector for FrameDissector<'_> {
+    fn dissect(&mut self, data: &[u8], can_desegment: bool) -> Outcome {
+        let ctx = Ctx {
+            can_desegment,
+            ..self.ctx
+        };
+        self.conv.dissect(data, &ctx, self.out)
     }
 }
 

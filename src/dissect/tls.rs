@@ -17,7 +17,7 @@
 
 use std::borrow::Cow;
 
-pub use super::frame::{FrameTls, TlsSpares};
+pub use super::frame::{FrameDissector, FrameTls, TlsSpares};
 use super::heuristics::{
     SSL2_HND_CLIENT_HELLO, TLS_PORTS, be16, be24, looks_like_sslv2, looks_like_sslv3,
     sslv2_message, valid_content_type, valid_v2_handshake,
@@ -27,7 +27,7 @@ use super::names::{self, version_short_name};
 use super::session::SessionBuilder;
 use super::{AlertInfo, ContentType, TlsRecord, Version};
 use crate::event::{Endpoint, Timestamp};
-use crate::flow::pdu::{Dissector, Need, Outcome};
+use crate::flow::pdu::{Need, Outcome};
 
 /// Where a frame's records come from.
 #[derive(Debug, Clone, Copy)]
@@ -549,24 +549,6 @@ impl TlsConversation {
         }
         out.records.push(record);
         Step::Consumed(total)
-    }
-}
-
-/// The dissector TCP desegmentation calls for one frame: the conversation, where the frame
-/// comes from, and the frame's columns being filled.
-pub struct FrameDissector<'a> {
-    pub conv: &'a mut TlsConversation,
-    pub ctx: Ctx,
-    pub out: &'a mut FrameTls,
-}
-
-impl Dissector for FrameDissector<'_> {
-    fn dissect(&mut self, data: &[u8], can_desegment: bool) -> Outcome {
-        let ctx = Ctx {
-            can_desegment,
-            ..self.ctx
-        };
-        self.conv.dissect(data, &ctx, self.out)
     }
 }
 
