@@ -32,10 +32,12 @@ use crate::engine::{Engine, EngineConfig};
 use crate::event::{Event, StatsEvent};
 use crate::report::Sink;
 use crate::report::json::{self, write_event};
-use crate::report::jsonw::{JsonBuf, splice};
+use crate::report::jsonw::JsonBuf;
 
 mod route;
+mod splice;
 pub use route::worker_of;
+pub use splice::Spliced;
 
 /// Batches in flight between the dispatcher, each worker and the merger.
 const DEPTH: usize = 4;
@@ -293,8 +295,9 @@ pub struct Shards {
     /// Run-wide flow id of each worker's live flows.
     ids: Vec<HashMap<u32, u32, FxBuildHasher>>,
     next_id: u32,
-    /// Merged JSON waiting for the sink.
-    pending: Vec<u8>,
+    /// Merged JSON waiting for the sink: it refers to the workers' outputs of the batch being
+    /// merged, so it is written before they go back.
+    pending: Spliced,
 }
 
 /// How a sharded run ended.
@@ -368,7 +371,7 @@ impl Shards {
             spent,
             ids: (0..n).map(|_| HashMap::default()).collect(),
             next_id: 0,
-            pending: Vec::new(),
+            pending: Spliced::default(),
         })
     }
 
@@ -466,10 +469,10 @@ impl Shards {
                 }
             }
         }
-        // Otherwise merged output waits for a whole chunk, which the sink's buffer passes on
-        // without copying it; a live capture shows each batch at once.
+        // The pieces refer to `outs`, which go back to the workers next; a live capture shows
+        // each batch at once.
+        self.flush_pending(outs, sink)?;
         if live {
-            self.flush_pending(sink)?;
             sink.flush()?;
         }
         Ok(())
@@ -482,12 +485,14 @@ impl Shards {
     fn write_final(&mut self, outs: &mut [Output], sink: &mut dyn Sink) -> io::Result<()> {
         let mut cursor = vec![0usize; outs.len()];
         loop {
-            for (w, o) in outs.iter_mut().enumerate() {
-                while cursor[w] >= o.runs.len() && o.stats.is_none() {
+            for w in 0..outs.len() {
+                while cursor[w] >= outs[w].runs.len() && outs[w].stats.is_none() {
                     let next = self.outputs[w]
                         .recv()
                         .map_err(|_| io::Error::other("a worker thread stopped unexpectedly"))??;
-                    let spent = std::mem::replace(o, next);
+                    // What is merged so far may refer to the output being replaced.
+                    self.flush_pending(outs, sink)?;
+                    let spent = std::mem::replace(&mut outs[w], next);
                     let _ = self.spent[w].try_send(spent);
                     cursor[w] = 0;
                 }
@@ -507,7 +512,7 @@ impl Shards {
             cursor[w] += 1;
             self.write_run(outs, w, run, sink)?;
         }
-        self.flush_pending(sink)
+        self.flush_pending(outs, sink)
     }
 
     /// Writes the runs of flows ended by the sweep before frame `pos`, from all workers, ordered
@@ -546,27 +551,22 @@ impl Shards {
         run: Run,
         sink: &mut dyn Sink,
     ) -> io::Result<()> {
-        let o = &mut outs[w];
-        if o.json.fixups.is_none() {
+        if outs[w].json.fixups.is_none() {
             // Events go to the sink one by one: merged bytes first.
-            self.flush_pending(sink)?;
+            self.flush_pending(outs, sink)?;
         }
+        let o = &mut outs[w];
         let ids = &self.ids[w];
         let map = |local: u32| run_wide(ids, local);
         if let Some(fixups) = &o.json.fixups {
-            let bytes = o
-                .json
-                .bytes
-                .get(run.items.0..run.items.1)
-                .unwrap_or_default();
             let fix = fixups
                 .get(run.fixups.0..run.fixups.1)
                 .unwrap_or_default()
                 .iter()
-                .map(|&(at, id)| (at - run.items.0, id));
-            splice(&mut self.pending, bytes, fix, map);
+                .copied();
+            self.pending.splice(w, run.items.0..run.items.1, fix, map);
             if self.pending.len() >= CHUNK {
-                self.flush_pending(sink)?;
+                self.flush_pending(outs, sink)?;
             }
         } else {
             for ev in o
@@ -578,15 +578,20 @@ impl Shards {
                 sink.emit(ev)?;
             }
         }
+        let o = &outs[w];
         for local in o.ends.get(run.ends.0..run.ends.1).unwrap_or_default() {
             self.ids[w].remove(local);
         }
         Ok(())
     }
 
-    fn flush_pending(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
+    /// Writes the merged JSON, whose pieces are stretches of `outs`' buffers and flow ids.
+    fn flush_pending(&mut self, outs: &[Output], sink: &mut dyn Sink) -> io::Result<()> {
         if !self.pending.is_empty() {
-            sink.write_lines(&self.pending)?;
+            let mut slices = self
+                .pending
+                .slices(|w| outs.get(w).map_or(&[][..], |o| &o.json.bytes[..]));
+            sink.write_lines_vectored(&mut slices)?;
             self.pending.clear();
         }
         Ok(())

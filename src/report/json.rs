@@ -321,6 +321,25 @@ impl<W: Write> Sink for JsonLines<W> {
         }
         self.out.write_all(lines)
     }
+
+    fn write_lines_vectored(&mut self, mut pieces: &mut [io::IoSlice<'_>]) -> io::Result<()> {
+        if !self.buf.bytes.is_empty() {
+            self.out.write_all(&self.buf.bytes)?;
+            self.buf.clear();
+        }
+        // `Write::write_all_vectored`, which is not stable: one vectored write after another
+        // (the writer passes as many pieces to the system as it takes), each resuming where
+        // the last one stopped.
+        while !pieces.is_empty() {
+            match self.out.write_vectored(pieces) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => io::IoSlice::advance_slices(&mut pieces, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 //!
 //! Flow ids can be left open: a worker thread of `--threads` does not know the run-wide id of
 //! a flow when it formats an event, so it records where the id goes (`fixups`) and the merging
-//! thread writes it there (`splice`).
+//! thread fills it in (`shard::splice`).
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -444,7 +444,7 @@ fn put_prefix<const N: usize>(out: &mut Vec<u8>, text: &[u8; N], len: usize) {
 /// window that ends at a fixed place, so that no digit count is needed and the copy out is of
 /// fixed size (see `put_prefix`).
 #[inline(always)]
-fn put_u32(out: &mut Vec<u8>, v: u32) {
+pub(crate) fn put_u32(out: &mut Vec<u8>, v: u32) {
     const END: usize = 16;
     // The digits end at `END`; the 16-byte window from the first of them stays in bounds.
     let mut text = [0u8; 2 * END];
@@ -518,24 +518,6 @@ fn first_to_escape(b: &[u8]) -> Option<usize> {
         .iter()
         .position(|&c| c < 0x80 && ESCAPE[c as usize] != 0)
         .map(|i| at + i)
-}
-
-/// Writes `bytes` to `out` with each open flow id of `fixups` (offsets into `bytes`, in order)
-/// filled in by `map`.
-pub fn splice(
-    out: &mut Vec<u8>,
-    bytes: &[u8],
-    fixups: impl IntoIterator<Item = (usize, u32)>,
-    mut map: impl FnMut(u32) -> u32,
-) {
-    let mut at = 0;
-    for (off, id) in fixups {
-        let off = off.clamp(at, bytes.len());
-        out.extend_from_slice(&bytes[at..off]);
-        put_u32(out, map(id));
-        at = off;
-    }
-    out.extend_from_slice(&bytes[at..]);
 }
 
 #[cfg(test)]
@@ -632,19 +614,6 @@ mod tests {
             String::from_utf8(b.bytes).unwrap(),
             format!("{} {}", u64::MAX, i64::MIN)
         );
-    }
-
-    #[test]
-    fn open_flow_ids_are_spliced_in_place() {
-        let mut b = JsonBuf::with_fixups();
-        b.raw("{\"flow\":");
-        b.flow_id(7);
-        b.raw(",\"other\":");
-        b.flow_id(9);
-        b.raw("}");
-        let mut out = Vec::new();
-        splice(&mut out, &b.bytes, b.fixups.unwrap(), |id| id * 100);
-        assert_eq!(out, b"{\"flow\":700,\"other\":900}");
     }
 
     proptest! {

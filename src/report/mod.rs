@@ -31,4 +31,9 @@ pub trait Sink {
             "this output takes events, not formatted lines",
         ))
     }
+    /// Writes lines already formatted as this sink formats them, given in pieces (which may
+    /// split a line anywhere). The pieces may be left changed.
+    fn write_lines_vectored(&mut self, pieces: &mut [io::IoSlice<'_>]) -> io::Result<()> {
+        pieces.iter().try_for_each(|p| self.write_lines(p))
+    }
 }

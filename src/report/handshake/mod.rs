@@ -747,8 +747,9 @@ mod tests {
         fn the_flow_id_can_be_left_open(t in session(), id in any::<u32>()) {
             let mut open = JsonBuf::with_fixups();
             write_handshake(&mut open, &mut Shared::default(), &t);
-            let mut spliced = Vec::new();
-            crate::report::jsonw::splice(&mut spliced, &open.bytes, open.fixups.unwrap(), |_| id);
+            let mut s = crate::shard::Spliced::default();
+            s.splice(0, 0..open.bytes.len(), open.fixups.unwrap(), |_| id);
+            let spliced = s.joined(|_| &open.bytes);
             let mut expected = t.clone();
             expected.flow = id;
             prop_assert_eq!(String::from_utf8(spliced).unwrap(), reference(&expected));

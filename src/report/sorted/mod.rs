@@ -606,8 +606,9 @@ mod tests {
         fn the_top_level_flow_can_be_left_open(n in node(), id in any::<u32>()) {
             let mut b = JsonBuf::with_fixups();
             write_tagged(&mut b, &mut Scratch::default(), "x", &n).unwrap();
-            let mut out = Vec::new();
-            crate::report::jsonw::splice(&mut out, &b.bytes, b.fixups.unwrap(), |_| id);
+            let mut s = crate::shard::Spliced::default();
+            s.splice(0, 0..b.bytes.len(), b.fixups.unwrap(), |_| id);
+            let out = s.joined(|_| &b.bytes);
             let mut expected = n.clone();
             expected.flow = id;
             prop_assert_eq!(String::from_utf8(out).unwrap(), reference("x", &expected));
