@@ -12,11 +12,11 @@
 //!
 //! Flow ids are the one thing a worker cannot know: they count flows in order of first sight
 //! across all workers. A worker numbers its own flows and tells the merger in which frame it
-//! created each; the merger assigns run-wide ids in frame order and writes them into the
-//! worker's output (`jsonw::splice`) or events. Output is therefore byte for byte that of one
-//! thread, with one exception: the engine's caps (flows, retired conversations, reassembly
-//! memory) are divided between the workers, so a capture that reaches a cap may see different
-//! flows evicted or abandoned.
+//! created each; the merger assigns run-wide ids in frame order and writes them between the
+//! pieces of the worker's output (`Spliced`) or into its events. Output is therefore byte for
+//! byte that of one thread, with one exception: the engine's caps (flows, retired
+//! conversations, reassembly memory) are divided between the workers, so a capture that
+//! reaches a cap may see different flows evicted or abandoned.
 
 use std::collections::HashMap;
 use std::io;
