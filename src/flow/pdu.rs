@@ -174,12 +174,16 @@ impl Msp {
             && self.buf.len() == offset as usize;
         if at_end {
             // The common case, data in order: append it; nothing held to compare with.
-            if self.buf.capacity() == 0 {
-                // The PDU's length is known (`nxtpdu`): one allocation for all of it, unless
-                // the claim is out of proportion to the data that came with it.
+            if self.buf.capacity() < end {
+                // The PDU's length is known (`nxtpdu`): room for all of it at once, unless the
+                // claim is out of proportion to the data come so far. A PDU rarely starts with
+                // a whole segment (a TLS record begins where the last one ended), so a first
+                // small piece allows little, and the next one, most often, all of it: two
+                // allocations, not one per doubling, each copying what came before.
                 let expected = self.nxtpdu.wrapping_sub(self.seq) as usize;
-                let plausible = data.len().saturating_mul(12).min(MAX_MSP_BYTES);
-                self.buf.reserve(expected.min(plausible).max(end));
+                let plausible = end.saturating_mul(12).min(MAX_MSP_BYTES);
+                let want = expected.min(plausible).max(end);
+                self.buf.reserve(want - self.buf.len());
             }
             self.buf.extend_from_slice(data);
             self.cover(offset, end as u32);
@@ -676,6 +680,25 @@ mod tests {
         let r = d.segment(&s, &mut lp);
         assert!(r.cleared_info && !r.segment_of_pdu);
         assert!(d.msps.is_empty());
+    }
+
+    #[test]
+    fn a_pdu_that_starts_small_gets_room_for_all_of_it_with_its_next_piece() {
+        // A 16413-byte TLS record whose first 100 bytes end a segment, then whole segments.
+        let mut m = Msp::new(0, 16_413, 1);
+        assert_eq!(m.add(0, &[1; 100], true, 1), Ok(false));
+        // 100 bytes make a claim of 16413 out of proportion: room for a few times as much.
+        let first = m.buf.capacity();
+        assert!((100..16_413).contains(&first), "{first}");
+        assert_eq!(m.add(100, &[2; 1448], true, 2), Ok(false));
+        let room = m.buf.capacity();
+        assert!((16_413..2 * 16_413).contains(&room), "{room}");
+        let mut at = 1548;
+        while at + 1448 < 16_413 {
+            m.add(at, &[3; 1448], true, 3).unwrap();
+            at += 1448;
+        }
+        assert_eq!(m.buf.capacity(), room, "no second allocation");
     }
 
     #[test]
