@@ -23,12 +23,10 @@ use super::memo::Memo;
 
 /// Lowercase hex of `bytes`, no separators.
 pub fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    // Bytes first: pushing `char`s would encode each digit as UTF-8 on its own.
-    let mut v = Vec::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        v.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
-    }
+    // Into bytes, then one check: `hex::encode` collects `char`s, each encoded as UTF-8 on
+    // its own. The output is exactly twice the input's length, so the encoding cannot fail.
+    let mut v = vec![0; bytes.len() * 2];
+    let _ = hex::encode_to_slice(bytes, &mut v);
     String::from_utf8(v).unwrap_or_default()
 }
 
