@@ -23,7 +23,7 @@ use crate::report::Sink;
 use crate::report::human::Human;
 use crate::report::json::JsonLines;
 use crate::report::ladder::Ladder;
-use crate::shard::Shards;
+use crate::shard::{HELD_BATCHES, Shards};
 
 /// How a run ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -100,7 +100,9 @@ pub fn run_with(
     let stop = stop_flag();
     stop.store(false, Ordering::SeqCst);
     let (tx, rx) = bounded::<Batch>(QUEUE_BATCHES);
-    let (recycle_tx, recycle_rx) = bounded::<Batch>(QUEUE_BATCHES + 2);
+    // Every batch in use fits (queued, filled, dissected, and with `--threads` those the
+    // workers hold), so none is freed only for a fresh one to be allocated.
+    let (recycle_tx, recycle_rx) = bounded::<Batch>(QUEUE_BATCHES + 2 + HELD_BATCHES);
     let handle = capture::spawn(opened, tx, recycle_rx, stop.clone())
         .context("starting the capture thread")?;
     started(stop.clone());

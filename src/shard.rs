@@ -41,6 +41,13 @@ pub use splice::Spliced;
 
 /// Batches in flight between the dispatcher, each worker and the merger.
 const DEPTH: usize = 4;
+/// Batches the sharded pipeline can hold besides the capture queue's: the dispatcher's, a
+/// worker's queue and the one it is dissecting (the slowest worker frees a batch last).
+pub const HELD_BATCHES: usize = DEPTH + 2;
+/// Outputs of one worker in use at once: queued for the merger, being merged, being filled.
+/// Its spent queue holds them all, so none is dropped only for a fresh one to be grown again
+/// through reallocations and page faults a few batches later.
+const OUTPUTS: usize = DEPTH + 2;
 /// Merged output is handed to the sink in pieces of about this size.
 const CHUNK: usize = 64 * 1024;
 
@@ -330,7 +337,7 @@ impl Shards {
         for me in 0..n {
             let (tx, rx) = bounded::<ToWorker>(DEPTH);
             let (otx, orx) = bounded::<io::Result<Output>>(DEPTH);
-            let (stx, srx) = bounded::<Output>(DEPTH);
+            let (stx, srx) = bounded::<Output>(OUTPUTS);
             let recycle = recycle.clone();
             let w = Worker {
                 me: me as u8,
