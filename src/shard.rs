@@ -151,6 +151,9 @@ struct Worker {
     engine: Engine,
     json: bool,
     scratch: json::Scratch,
+    /// A frame's events, taken from the engine's queue whole and written where they lie:
+    /// taking them one by one moved each (288 bytes) out of the queue first.
+    taken: Vec<Event>,
 }
 
 impl Worker {
@@ -160,6 +163,21 @@ impl Worker {
     fn take(&mut self, out: &mut Output, place: Place) -> io::Result<bool> {
         let sweep = !matches!(place, Place::Frame { .. });
         let mut start = self.mark(out);
+        if !sweep && self.json {
+            self.engine.take_events(&mut self.taken, usize::MAX);
+            let written = self.taken.iter_mut().try_for_each(|ev| {
+                if let Event::Flow(f) = ev {
+                    out.ends.push(f.flow);
+                }
+                write_event(&mut out.json, &mut self.scratch, ev)?;
+                self.engine.recycle(ev);
+                Ok::<_, io::Error>(())
+            });
+            self.taken.clear();
+            written?;
+            self.close(out, place, start);
+            return Ok(true);
+        }
         while let Some(mut ev) = self.engine.poll_event() {
             let ended = match &ev {
                 Event::Flow(f) => Some(f.flow),
@@ -344,6 +362,7 @@ impl Shards {
                 engine: Engine::new(config.clone()),
                 json,
                 scratch: json::Scratch::default(),
+                taken: Vec::new(),
             };
             let h = std::thread::Builder::new()
                 .name(format!("capd-worker-{me}"))
