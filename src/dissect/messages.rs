@@ -12,13 +12,13 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use tls_parser::{
-    ECParametersContent, TlsCipherKx, TlsCipherSuite, parse_dh_params, parse_ecdh_params,
+    ECParametersContent, TlsCipherKx, parse_dh_params, parse_ecdh_params,
     parse_tls_handshake_certificaterequest,
 };
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::X509Name;
 
-use super::names::{group_name, signature_scheme_name};
+use super::names::{cipher_suite, group_name, signature_scheme_name};
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
@@ -106,7 +106,7 @@ pub fn server_key_exchange(
     version: u16,
     keep_raw: bool,
 ) -> Option<ServerKeyExchange> {
-    let kx = TlsCipherSuite::from_id(cipher).map(|c| c.kx)?;
+    let kx = cipher_suite(cipher).map(|c| c.kx)?;
     let tls12 = version >= 0x0303;
     let (mut ske, rest) = match kx {
         TlsCipherKx::Ecdhe | TlsCipherKx::Ecdh => {
@@ -236,7 +236,7 @@ pub struct ClientKeyExchange {
 
 /// Parses a ClientKeyExchange for the negotiated cipher suite (SSL 3.0 RSA has no length).
 pub fn client_key_exchange(body: &[u8], cipher: u16, version: u16) -> Option<ClientKeyExchange> {
-    let kx = TlsCipherSuite::from_id(cipher).map(|c| c.kx)?;
+    let kx = cipher_suite(cipher).map(|c| c.kx)?;
     Some(match kx {
         TlsCipherKx::Ecdhe | TlsCipherKx::Ecdh => ClientKeyExchange {
             kind: "ecdhe",

@@ -1,6 +1,10 @@
 //! Names of TLS registry values (IANA TLS parameters), keeping unknown values visible.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use rustc_hash::FxHashMap;
+use tls_parser::TlsCipherSuite;
 
 /// A protocol version's name: `SSL 2.0`, `SSL 3.0`, `TLS 1.0` ... `TLS 1.3`,
 /// `TLS 1.3 (draft N)`, GREASE, or the hex value.
@@ -26,31 +30,36 @@ pub fn is_grease(v: u16) -> bool {
 /// A handshake message type: its RFC name in snake case (events) and Wireshark's display name
 /// (Info column, `ssl_31_handshake_type` in packet-tls-utils.c).
 pub fn handshake_type(t: u8) -> Option<(&'static str, &'static str)> {
-    Some(match t {
-        0 => ("hello_request", "Hello Request"),
-        1 => ("client_hello", "Client Hello"),
-        2 => ("server_hello", "Server Hello"),
-        3 => ("hello_verify_request", "Hello Verify Request"),
-        4 => ("new_session_ticket", "New Session Ticket"),
-        5 => ("end_of_early_data", "End of Early Data"),
-        6 => ("hello_retry_request", "Hello Retry Request"),
-        8 => ("encrypted_extensions", "Encrypted Extensions"),
-        11 => ("certificate", "Certificate"),
-        12 => ("server_key_exchange", "Server Key Exchange"),
-        13 => ("certificate_request", "Certificate Request"),
-        14 => ("server_hello_done", "Server Hello Done"),
-        15 => ("certificate_verify", "Certificate Verify"),
-        16 => ("client_key_exchange", "Client Key Exchange"),
-        20 => ("finished", "Finished"),
-        21 => ("certificate_url", "Client Certificate URL"),
-        22 => ("certificate_status", "Certificate Status"),
-        23 => ("supplemental_data", "Supplemental Data"),
-        24 => ("key_update", "Key Update"),
-        25 => ("compressed_certificate", "Compressed Certificate"),
-        67 => ("encrypted_extensions", "Encrypted Extensions"),
-        _ => return None,
-    })
+    // Looked up for every handshake message and every record's first bytes: a table, where
+    // the match compiled to a chain of comparisons.
+    HANDSHAKE_TYPES[usize::from(t)]
 }
+
+static HANDSHAKE_TYPES: [Option<(&str, &str)>; 256] = {
+    let mut t: [Option<(&str, &str)>; 256] = [None; 256];
+    t[0] = Some(("hello_request", "Hello Request"));
+    t[1] = Some(("client_hello", "Client Hello"));
+    t[2] = Some(("server_hello", "Server Hello"));
+    t[3] = Some(("hello_verify_request", "Hello Verify Request"));
+    t[4] = Some(("new_session_ticket", "New Session Ticket"));
+    t[5] = Some(("end_of_early_data", "End of Early Data"));
+    t[6] = Some(("hello_retry_request", "Hello Retry Request"));
+    t[8] = Some(("encrypted_extensions", "Encrypted Extensions"));
+    t[11] = Some(("certificate", "Certificate"));
+    t[12] = Some(("server_key_exchange", "Server Key Exchange"));
+    t[13] = Some(("certificate_request", "Certificate Request"));
+    t[14] = Some(("server_hello_done", "Server Hello Done"));
+    t[15] = Some(("certificate_verify", "Certificate Verify"));
+    t[16] = Some(("client_key_exchange", "Client Key Exchange"));
+    t[20] = Some(("finished", "Finished"));
+    t[21] = Some(("certificate_url", "Client Certificate URL"));
+    t[22] = Some(("certificate_status", "Certificate Status"));
+    t[23] = Some(("supplemental_data", "Supplemental Data"));
+    t[24] = Some(("key_update", "Key Update"));
+    t[25] = Some(("compressed_certificate", "Compressed Certificate"));
+    t[67] = Some(("encrypted_extensions", "Encrypted Extensions"));
+    t
+};
 
 /// An alert level: snake-case name and Wireshark's display name.
 pub fn alert_level(v: u8) -> (Cow<'static, str>, Cow<'static, str>) {
@@ -176,9 +185,24 @@ pub fn signature_scheme_name(v: u16) -> Cow<'static, str> {
     name.into()
 }
 
+/// tls-parser's record of a cipher suite. Its own lookup hashes with SipHash, several times
+/// per handshake; this map of the same records uses the faster Fx hash.
+pub fn cipher_suite(id: u16) -> Option<&'static TlsCipherSuite> {
+    static BY_ID: OnceLock<FxHashMap<u16, &'static TlsCipherSuite>> = OnceLock::new();
+    BY_ID
+        .get_or_init(|| {
+            tls_parser::CIPHERS
+                .entries()
+                .map(|(k, v)| (*k, v))
+                .collect()
+        })
+        .get(&id)
+        .copied()
+}
+
 /// A cipher suite's IANA name, or its hex value when unassigned.
 pub fn cipher_suite_name(id: u16) -> Cow<'static, str> {
-    match tls_parser::TlsCipherSuite::from_id(id) {
+    match cipher_suite(id) {
         Some(c) => c.name.into(),
         None if is_grease(id) => format!("GREASE 0x{id:04x}").into(),
         None => format!("0x{id:04x}").into(),
@@ -255,6 +279,19 @@ mod tests {
     }
 
     #[test]
+    fn cipher_suites_are_tls_parsers_records() {
+        for id in 0..=u16::MAX {
+            let ours = cipher_suite(id).map(|c| c as *const TlsCipherSuite);
+            let theirs = TlsCipherSuite::from_id(id).map(|c| c as *const TlsCipherSuite);
+            assert_eq!(ours, theirs, "cipher suite 0x{id:04x}");
+        }
+        assert_eq!(
+            cipher_suite(0x1302).map(|c| c.name),
+            Some("TLS_AES_256_GCM_SHA384")
+        );
+    }
+
+    #[test]
     fn alert_and_handshake_names_have_both_forms() {
         assert_eq!(
             alert_description(42),
@@ -266,6 +303,13 @@ mod tests {
             Some(("server_hello_done", "Server Hello Done"))
         );
         assert_eq!(handshake_type(99), None);
+        let known: Vec<u8> = (0..=255).filter(|&t| handshake_type(t).is_some()).collect();
+        assert_eq!(
+            known,
+            [
+                0, 1, 2, 3, 4, 5, 6, 8, 11, 12, 13, 14, 15, 16, 20, 21, 22, 23, 24, 25, 67
+            ]
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! cannot decide fails with "cannot be checked from the capture: <why>". The cryptography is
 //! in `chain` (webpki) and `signature` (ring); this file decides what is compared with what.
 
-use tls_parser::{TlsCipherKx, TlsCipherSuite};
+use tls_parser::TlsCipherKx;
 
 use super::chain::{self, KeyUse, Role};
 use super::signature::{self, Key, Method};
@@ -65,7 +65,7 @@ impl Judge<'_> {
     fn kx(&self) -> Option<TlsCipherKx> {
         self.s
             .cipher_suite_id
-            .and_then(TlsCipherSuite::from_id)
+            .and_then(crate::dissect::names::cipher_suite)
             .map(|c| c.kx)
     }
 
