@@ -327,7 +327,6 @@ impl Engine {
         }
         let (src, dst) = p.endpoints();
         let (key, dir) = FlowKey::new(src, dst);
-        let options = p.parsed_options();
         let seg = Segment {
             frame: frame.number,
             ts: frame.ts,
@@ -336,7 +335,7 @@ impl Engine {
             flags: p.flags,
             window: p.window,
             len: p.payload_len,
-            options: &options,
+            window_scale: crate::decode::window_scale(p.options),
         };
 
         // A SYN with a new ISN on a known 4-tuple starts a new flow (Wireshark's

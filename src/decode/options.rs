@@ -13,6 +13,32 @@ use crate::event::{MAX_TCP_OPTS, TcpOpt};
 /// lose the options after it.)
 pub fn parse_options(b: &[u8]) -> ArrayVec<TcpOpt, MAX_TCP_OPTS> {
     let mut out = ArrayVec::new();
+    walk(b, |o| out.try_push(o).is_ok());
+    out
+}
+
+/// The window scale shift among the options that `parse_options` gives (the last, if there
+/// are several): the one option the TCP analysis reads, found without building the list,
+/// which is copied out whole (240 bytes) for every segment.
+pub fn window_scale(b: &[u8]) -> Option<u8> {
+    let (mut shift, mut n) = (None, 0);
+    walk(b, |o| {
+        // `parse_options` keeps the first MAX_TCP_OPTS.
+        if n == MAX_TCP_OPTS {
+            return false;
+        }
+        n += 1;
+        if let TcpOpt::WindowScale(s) = o {
+            shift = Some(s);
+        }
+        true
+    });
+    shift
+}
+
+/// The walk of `parse_options`: gives each option in order to `each`, until it says `false`.
+#[inline]
+fn walk(b: &[u8], mut each: impl FnMut(TcpOpt) -> bool) {
     let mut i = 0usize;
     while let Some(&kind) = b.get(i) {
         match kind {
@@ -40,8 +66,8 @@ pub fn parse_options(b: &[u8]) -> ArrayVec<TcpOpt, MAX_TCP_OPTS> {
                     let (Some(l), Some(r)) = (be32(block, 0), be32(block, 4)) else {
                         break;
                     };
-                    if out.try_push(TcpOpt::Sack(l, r)).is_err() {
-                        return out;
+                    if !each(TcpOpt::Sack(l, r)) {
+                        return;
                     }
                 }
                 None
@@ -53,18 +79,44 @@ pub fn parse_options(b: &[u8]) -> ArrayVec<TcpOpt, MAX_TCP_OPTS> {
             (k, _) => Some(TcpOpt::Other(k)),
         };
         if let Some(o) = opt
-            && out.try_push(o).is_err()
+            && !each(o)
         {
             break;
         }
         i += len;
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn window_scale_is_the_last_one_parse_options_gives(
+            b in proptest::collection::vec(
+                prop_oneof![Just(0u8), Just(1), Just(2), Just(3), Just(4), Just(5), Just(8),
+                            Just(10), any::<u8>()],
+                0..60,
+            )
+        ) {
+            let listed = parse_options(&b).iter().rev().find_map(|o| match o {
+                TcpOpt::WindowScale(s) => Some(*s),
+                _ => None,
+            });
+            prop_assert_eq!(window_scale(&b), listed);
+        }
+    }
+
+    #[test]
+    fn window_scale_reads_past_other_options() {
+        // NOP, MSS 1460, NOP, window scale 7, then window scale 9.
+        let opts = [1u8, 2, 4, 5, 180, 1, 3, 3, 7, 3, 3, 9];
+        assert_eq!(window_scale(&opts), Some(9));
+        assert_eq!(window_scale(&opts[..9]), Some(7));
+        assert_eq!(window_scale(&opts[..6]), None);
+    }
 
     #[test]
     fn options_after_an_unknown_kind_are_still_read() {

@@ -199,7 +199,7 @@ impl ConnState {
 
     /// Updates history and endpoint states for one segment, in the order of Zeek's
     /// `TCP_Analyzer::DeliverPacket`.
-    pub fn segment(&mut self, from_client: bool, seg: &Segment<'_>) {
+    pub fn segment(&mut self, from_client: bool, seg: &Segment) {
         let me = usize::from(!from_client);
         let peer = me ^ 1;
         let flags = seg.flags;
@@ -533,7 +533,7 @@ mod tests {
                     flags: TcpFlags(flags),
                     window,
                     len,
-                    options: &[],
+                    window_scale: None,
                 },
             );
         }

@@ -107,7 +107,7 @@ impl<A> Flow<A> {
     }
 
     /// Records the segment's contribution to counts, history, handshake frames and closing.
-    pub fn account(&mut self, dir: usize, seg: &Segment<'_>, wire_len: u32) {
+    pub fn account(&mut self, dir: usize, seg: &Segment, wire_len: u32) {
         let from_client = self.from_client(dir);
         let (frame, ts, flags) = (seg.frame, seg.ts, seg.flags);
         let c = &mut self.counts[dir];
@@ -205,7 +205,7 @@ mod tests {
         Flow::new(0, key, dir, tcp, conn, Timestamp::default(), ())
     }
 
-    fn seg(flags: u16, seq: u32, ack: u32) -> Segment<'static> {
+    fn seg(flags: u16, seq: u32, ack: u32) -> Segment {
         Segment {
             frame: 1,
             ts: Timestamp::new(1, 0),
@@ -214,7 +214,7 @@ mod tests {
             flags: TcpFlags(flags),
             window: 1000,
             len: 0,
-            options: &[],
+            window_scale: None,
         }
     }
 

@@ -245,7 +245,7 @@ impl<A> FlowTable<A> {
         &mut self,
         key: FlowKey,
         dir: usize,
-        seg: &Segment<'_>,
+        seg: &Segment,
         app: A,
         evicted: &mut Vec<Flow<A>>,
     ) -> bool {
@@ -257,7 +257,7 @@ impl<A> FlowTable<A> {
         &mut self,
         key: FlowKey,
         dir: usize,
-        seg: &Segment<'_>,
+        seg: &Segment,
         app: A,
         evicted: &mut Vec<Flow<A>>,
     ) -> (Slot, bool) {
@@ -434,7 +434,7 @@ mod tests {
         })
     }
 
-    fn seg(flags: u16, seq: u32, secs: i64) -> Segment<'static> {
+    fn seg(flags: u16, seq: u32, secs: i64) -> Segment {
         Segment {
             frame: 1,
             ts: Timestamp::new(secs, 0),
@@ -443,12 +443,12 @@ mod tests {
             flags: TcpFlags(flags),
             window: 1000,
             len: 0,
-            options: &[],
+            window_scale: None,
         }
     }
 
     /// Creates the flow of `a` → `b` for `s` and returns its key and direction.
-    fn open(t: &mut FlowTable<()>, a: Endpoint, b: Endpoint, s: &Segment<'_>) -> (FlowKey, usize) {
+    fn open(t: &mut FlowTable<()>, a: Endpoint, b: Endpoint, s: &Segment) -> (FlowKey, usize) {
         let (k, d) = FlowKey::new(a, b);
         let mut ev = Vec::new();
         t.create(k, d, s, (), &mut ev);

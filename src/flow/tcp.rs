@@ -17,7 +17,7 @@
 mod sequence;
 
 use super::analysis::{Analysis, Label};
-use crate::event::{DupAck, TcpFlags, TcpOpt, Timestamp};
+use crate::event::{DupAck, TcpFlags, Timestamp};
 
 /// Window scale still unknown (no SYN seen): Wireshark's `-1`.
 const WS_UNKNOWN: i8 = -1;
@@ -95,7 +95,7 @@ pub struct SegmentAnalysis {
 
 /// The fields of a segment the analysis reads.
 #[derive(Debug, Clone, Copy)]
-pub struct Segment<'a> {
+pub struct Segment {
     pub frame: u64,
     pub ts: Timestamp,
     pub seq: u32,
@@ -103,7 +103,8 @@ pub struct Segment<'a> {
     pub flags: TcpFlags,
     pub window: u16,
     pub len: u32,
-    pub options: &'a [TcpOpt],
+    /// The shift of the segment's window scale option, if it has one.
+    pub window_scale: Option<u8>,
 }
 
 /// Both directions of one TCP conversation. `dirs[0]` is the side whose address sorts first
@@ -122,14 +123,14 @@ impl Connection {
     /// Whether a pure SYN with this sequence number starts a new conversation on the same
     /// addresses and ports (Wireshark: a SYN whose sequence number differs from the base
     /// sequence number already recorded for that direction; issue 15097).
-    pub fn syn_starts_new_conversation(&self, dir: usize, seg: &Segment<'_>) -> bool {
+    pub fn syn_starts_new_conversation(&self, dir: usize, seg: &Segment) -> bool {
         let pure_syn = seg.flags.syn() && !seg.flags.ack();
         pure_syn && matches!(self.dirs[dir].base_seq, Some(b) if b != seg.seq)
     }
 
     /// Runs the analysis for one segment travelling in direction `dir` (0 or 1).
     /// `reused` marks the first SYN of a conversation that replaced an older one.
-    pub fn analyze(&mut self, dir: usize, seg: &Segment<'_>, reused: bool) -> SegmentAnalysis {
+    pub fn analyze(&mut self, dir: usize, seg: &Segment, reused: bool) -> SegmentAnalysis {
         let fwd_i = dir & 1;
         let rev_i = fwd_i ^ 1;
         let mut out = SegmentAnalysis::default();
@@ -213,11 +214,9 @@ impl Connection {
 
         // Window scale option (parsed after the analysis in Wireshark), then
         // verify_tcp_window_scaling() for SYN and SYN-ACK.
-        for opt in seg.options {
-            if let TcpOpt::WindowScale(shift) = opt {
-                // RFC 7323 section 2.3: a shift above 14 is used as 14.
-                self.dirs[fwd_i].win_scale = (*shift).min(14) as i8;
-            }
+        if let Some(shift) = seg.window_scale {
+            // RFC 7323 section 2.3: a shift above 14 is used as 14.
+            self.dirs[fwd_i].win_scale = shift.min(14) as i8;
         }
         if flags.syn() {
             if self.dirs[fwd_i].win_scale == WS_UNKNOWN {
@@ -234,6 +233,7 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::TcpOpt;
 
     pub(super) const C: usize = 0; // client direction
     pub(super) const S: usize = 1; // server direction
@@ -278,7 +278,10 @@ mod tests {
                 flags: TcpFlags(flags),
                 window: win,
                 len,
-                options: opts,
+                window_scale: opts.iter().rev().find_map(|o| match o {
+                    TcpOpt::WindowScale(s) => Some(*s),
+                    _ => None,
+                }),
             };
             self.conn.analyze(dir, &s, false)
         }
@@ -387,7 +390,7 @@ mod tests {
             flags: TcpFlags(TcpFlags::SYN),
             window: 100,
             len: 0,
-            options: &[],
+            window_scale: None,
         };
         assert!(r.conn.syn_starts_new_conversation(C, &s));
         assert!(

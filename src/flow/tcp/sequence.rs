@@ -22,7 +22,7 @@ impl Connection {
     pub(super) fn analyze_sequence_number(
         &mut self,
         fwd_i: usize,
-        seg: &Segment<'_>,
+        seg: &Segment,
         out: &mut SegmentAnalysis,
     ) {
         let (seq, ack, seglen) = (seg.seq, seg.ack, seg.len);
