@@ -21,7 +21,7 @@ use etherparse::{
 use crate::event::{Endpoint, TcpFlags, TcpOpt};
 
 mod options;
-pub use options::{parse_options, window_scale};
+pub use options::{for_each_option, parse_options, window_scale};
 
 /// libpcap link-layer header types (LINKTYPE_* values) capd decodes.
 pub mod linktype {

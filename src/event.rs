@@ -235,15 +235,17 @@ impl TcpOptions {
         o
     }
 
-    /// The options in order, as `decode::parse_options` reads them, SACK edges made relative.
-    pub fn iter(&self) -> impl Iterator<Item = TcpOpt> + use<> {
+    /// Gives `f` the options in order, as `decode::parse_options` reads them, SACK edges made
+    /// relative (without building their list first).
+    #[inline]
+    pub fn for_each(&self, mut f: impl FnMut(TcpOpt)) {
         let base = self.sack_base;
-        crate::decode::parse_options(&self.raw[..usize::from(self.len)])
-            .into_iter()
-            .map(move |o| match o {
+        crate::decode::for_each_option(&self.raw[..usize::from(self.len)], |o| {
+            f(match o {
                 TcpOpt::Sack(l, r) => TcpOpt::Sack(l.wrapping_sub(base), r.wrapping_sub(base)),
                 o => o,
             })
+        });
     }
 }
 

@@ -21,19 +21,28 @@ pub fn parse_options(b: &[u8]) -> ArrayVec<TcpOpt, MAX_TCP_OPTS> {
 /// are several): the one option the TCP analysis reads, found without building the list,
 /// which is copied out whole (240 bytes) for every segment.
 pub fn window_scale(b: &[u8]) -> Option<u8> {
-    let (mut shift, mut n) = (None, 0);
+    let mut shift = None;
+    for_each_option(b, |o| {
+        if let TcpOpt::WindowScale(s) = o {
+            shift = Some(s);
+        }
+    });
+    shift
+}
+
+/// Gives `f` each option that `parse_options` lists, in order, without building the list.
+#[inline]
+pub fn for_each_option(b: &[u8], mut f: impl FnMut(TcpOpt)) {
+    let mut n = 0;
     walk(b, |o| {
         // `parse_options` keeps the first MAX_TCP_OPTS.
         if n == MAX_TCP_OPTS {
             return false;
         }
         n += 1;
-        if let TcpOpt::WindowScale(s) = o {
-            shift = Some(s);
-        }
+        f(o);
         true
     });
-    shift
 }
 
 /// The walk of `parse_options`: gives each option in order to `each`, until it says `false`.

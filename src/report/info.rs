@@ -233,32 +233,30 @@ fn write_tcp_line(p: &PacketEvent, w: &mut impl InfoOut) {
     }
     w.lit(" Len=");
     w.num(u64::from(t.payload_len));
-    for o in t.options.iter() {
-        match o {
-            TcpOpt::Mss(v) => {
-                w.lit(" MSS=");
-                w.num(u64::from(v));
-            }
-            TcpOpt::WindowScale(s) => {
-                w.lit(" WS=");
-                w.num(1u64 << s.min(14));
-            }
-            TcpOpt::SackPermitted => w.lit(" SACK_PERM"),
-            TcpOpt::Sack(l, r) => {
-                w.lit(" SLE=");
-                w.num(u64::from(l));
-                w.lit(" SRE=");
-                w.num(u64::from(r));
-            }
-            TcpOpt::Timestamps(v, e) => {
-                w.lit(" TSval=");
-                w.num(u64::from(v));
-                w.lit(" TSecr=");
-                w.num(u64::from(e));
-            }
-            TcpOpt::Other(_) => {}
+    t.options.for_each(|o| match o {
+        TcpOpt::Mss(v) => {
+            w.lit(" MSS=");
+            w.num(u64::from(v));
         }
-    }
+        TcpOpt::WindowScale(s) => {
+            w.lit(" WS=");
+            w.num(1u64 << s.min(14));
+        }
+        TcpOpt::SackPermitted => w.lit(" SACK_PERM"),
+        TcpOpt::Sack(l, r) => {
+            w.lit(" SLE=");
+            w.num(u64::from(l));
+            w.lit(" SRE=");
+            w.num(u64::from(r));
+        }
+        TcpOpt::Timestamps(v, e) => {
+            w.lit(" TSval=");
+            w.num(u64::from(v));
+            w.lit(" TSecr=");
+            w.num(u64::from(e));
+        }
+        TcpOpt::Other(_) => {}
+    });
     if t.header_truncated {
         w.lit("[Packet size limited during capture]");
     }
