@@ -174,6 +174,8 @@ impl Worker {
                 Ok::<_, io::Error>(())
             });
             self.taken.clear();
+            // A frame that queued many events leaves a large buffer; keep what an output keeps.
+            self.taken.shrink_to(KEEP_BYTES / size_of::<Event>());
             written?;
             self.close(out, place, start);
             return Ok(true);
