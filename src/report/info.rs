@@ -14,6 +14,18 @@ use crate::decode::HeaderProblem;
 use crate::event::{AppInfo, PacketEvent, TcpFlags, TcpOpt};
 use crate::flow::Label;
 
+/// The numbers of the TCP line that the JSON packet line shows in fields of its own too
+/// (`sport`, `dport`, `tcp.seq`, `tcp.ack`, `tcp.win`, `tcp.payload_len`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    Sport,
+    Dport,
+    Seq,
+    Ack,
+    Win,
+    Len,
+}
+
 /// Where the Info column is written: straight into a JSON string, or into text.
 pub trait InfoOut {
     /// Text that needs no JSON escaping (the column's own fixed words).
@@ -21,6 +33,11 @@ pub trait InfoOut {
     /// Any other text (escaped when the output is JSON).
     fn text(&mut self, s: &str);
     fn num(&mut self, n: u64);
+    /// One of the numbers that the JSON packet line shows in fields of its own too: a writer
+    /// that made their digits for those fields copies them.
+    fn shown(&mut self, _which: Shown, n: u32) {
+        self.num(u64::from(n));
+    }
     /// An item a dissector named: from its tables when borrowed, formatted when owned.
     // Whether the name is borrowed or owned is the point: not a `&str`.
     #[allow(clippy::ptr_arg)]
@@ -208,19 +225,19 @@ fn has_prefix(p: &PacketEvent) -> bool {
 /// Ports, flags, `Seq=`, `Ack=` (with ACK) and `Win=`.
 fn write_tcp_fields(p: &PacketEvent, w: &mut impl InfoOut) {
     let t = &p.tcp;
-    w.num(u64::from(p.sport));
+    w.shown(Shown::Sport, u32::from(p.sport));
     w.lit(" \u{2192} ");
-    w.num(u64::from(p.dport));
+    w.shown(Shown::Dport, u32::from(p.dport));
     w.lit(" [");
     write_flags(t.flags, w);
     w.lit("] Seq=");
-    w.num(u64::from(t.seq));
+    w.shown(Shown::Seq, t.seq);
     if t.flags.ack() {
         w.lit(" Ack=");
-        w.num(u64::from(t.ack));
+        w.shown(Shown::Ack, t.ack);
     }
     w.lit(" Win=");
-    w.num(u64::from(t.win));
+    w.shown(Shown::Win, t.win);
 }
 
 /// The TCP summary line without prefix.
@@ -232,7 +249,7 @@ fn write_tcp_line(p: &PacketEvent, w: &mut impl InfoOut) {
         w.num(u64::from(t.urgent));
     }
     w.lit(" Len=");
-    w.num(u64::from(t.payload_len));
+    w.shown(Shown::Len, t.payload_len);
     t.options.for_each(|o| match o {
         TcpOpt::Mss(v) => {
             w.lit(" MSS=");

@@ -7,12 +7,13 @@
 //! `sorted`, which finds it. The bytes are the same as serde_json wrote them before (the tests
 //! hold the hand-written writers to the serde reference), and nothing is allocated per packet.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use super::Sink;
 use super::handshake;
-use super::info::{Protocol, write_info};
-use super::jsonw::JsonBuf;
+use super::info::{InfoOut, Protocol, Shown, write_info};
+use super::jsonw::{Digits, JsonBuf};
 use super::sorted;
 use crate::dissect::TlsRecord;
 use crate::event::{Event, PacketEvent, TcpFlags};
@@ -73,6 +74,16 @@ fn write_record(b: &mut JsonBuf, r: &TlsRecord) {
 
 /// Writes a packet event (CONTRACT.md `packet`), without the line end.
 pub fn write_packet(b: &mut JsonBuf, p: &PacketEvent) {
+    let t = &p.tcp;
+    // Numbers the Info column shows again: their digits are made once.
+    let shown = ShownDigits([
+        Digits::new(u32::from(p.sport)),
+        Digits::new(u32::from(p.dport)),
+        Digits::new(t.seq),
+        Digits::new(t.ack),
+        Digits::new(t.win),
+        Digits::new(t.payload_len),
+    ]);
     b.raw("{\"event\":\"packet\",\"frame\":");
     b.u64(p.frame);
     b.raw(",\"ts\":");
@@ -82,11 +93,11 @@ pub fn write_packet(b: &mut JsonBuf, p: &PacketEvent) {
     b.raw(",\"src\":");
     b.ip(&p.src);
     b.raw(",\"sport\":");
-    b.u32(u32::from(p.sport));
+    b.digits(shown.of(Shown::Sport));
     b.raw(",\"dst\":");
     b.ip(&p.dst);
     b.raw(",\"dport\":");
-    b.u32(u32::from(p.dport));
+    b.digits(shown.of(Shown::Dport));
     b.raw(",\"len\":");
     b.u32(p.len);
     b.raw(",\"caplen\":");
@@ -100,17 +111,16 @@ pub fn write_packet(b: &mut JsonBuf, p: &PacketEvent) {
         }
         (inner, false) => b.raw(inner),
     }
-    let t = &p.tcp;
     b.raw("\",\"tcp\":{\"flags\":[");
     write_flag_names(b, t.flags);
     b.raw("],\"seq\":");
-    b.u32(t.seq);
+    b.digits(shown.of(Shown::Seq));
     b.raw(",\"ack\":");
-    b.u32(t.ack);
+    b.digits(shown.of(Shown::Ack));
     b.raw(",\"win\":");
-    b.u32(t.win);
+    b.digits(shown.of(Shown::Win));
     b.raw(",\"payload_len\":");
-    b.u32(t.payload_len);
+    b.digits(shown.of(Shown::Len));
     b.raw(",\"analysis\":[");
     for (i, l) in t.analysis.iter().enumerate() {
         if i > 0 {
@@ -140,8 +150,52 @@ pub fn write_packet(b: &mut JsonBuf, p: &PacketEvent) {
         write_record(b, r);
     }
     b.raw("],\"info\":\"");
-    write_info(p, b);
+    write_info(p, &mut InfoJson { b, shown: &shown });
     b.raw("\"}");
+}
+
+/// The digits of a packet's numbers that its Info column shows again, by `Shown`.
+struct ShownDigits([Digits; 6]);
+
+impl ShownDigits {
+    fn of(&self, which: Shown) -> &Digits {
+        let i = match which {
+            Shown::Sport => 0,
+            Shown::Dport => 1,
+            Shown::Seq => 2,
+            Shown::Ack => 3,
+            Shown::Win => 4,
+            Shown::Len => 5,
+        };
+        &self.0[i]
+    }
+}
+
+/// The Info column of a packet line, written into its JSON string with the digits the line
+/// made for its own fields.
+struct InfoJson<'a> {
+    b: &'a mut JsonBuf,
+    shown: &'a ShownDigits,
+}
+
+impl InfoOut for InfoJson<'_> {
+    fn lit(&mut self, s: &'static str) {
+        self.b.lit(s);
+    }
+    fn text(&mut self, s: &str) {
+        self.b.text(s);
+    }
+    fn num(&mut self, n: u64) {
+        self.b.num(n);
+    }
+    fn shown(&mut self, which: Shown, _n: u32) {
+        self.b.digits(self.shown.of(which));
+    }
+    // Whether the name is borrowed or owned is the point: not a `&str`.
+    #[allow(clippy::ptr_arg)]
+    fn item(&mut self, s: &Cow<'static, str>) {
+        self.b.item(s);
+    }
 }
 
 /// Each flag's JSON item with a comma after it (`"SYN",`), padded to eight bytes, and its

@@ -106,6 +106,12 @@ impl JsonBuf {
         put_u32(&mut self.bytes, v);
     }
 
+    /// A number whose digits were made already.
+    #[inline]
+    pub fn digits(&mut self, d: &Digits) {
+        put_prefix(&mut self.bytes, &d.window, d.len);
+    }
+
     #[inline]
     pub fn i64(&mut self, v: i64) {
         let mut b = itoa::Buffer::new();
@@ -445,32 +451,52 @@ fn put_prefix<const N: usize>(out: &mut Vec<u8>, text: &[u8; N], len: usize) {
 /// fixed size (see `put_prefix`).
 #[inline(always)]
 pub(crate) fn put_u32(out: &mut Vec<u8>, v: u32) {
-    const END: usize = 16;
-    // The digits end at `END`; the 16-byte window from the first of them stays in bounds.
-    let mut text = [0u8; 2 * END];
-    let mut at = END;
-    let mut rest = v;
-    while rest >= 10_000 {
-        let four = rest % 10_000;
-        rest /= 10_000;
-        text[at - 4..at - 2].copy_from_slice(&DEC2[(four / 100) as usize]);
-        text[at - 2..at].copy_from_slice(&DEC2[(four % 100) as usize]);
-        at -= 4;
+    let d = Digits::new(v);
+    put_prefix(out, &d.window, d.len);
+}
+
+/// A `u32`'s decimal digits (`put_u32`'s), made once for a number written more than once
+/// (`JsonBuf::digits`).
+#[derive(Debug, Clone, Copy)]
+pub struct Digits {
+    /// The digits, then bytes that do not count.
+    window: [u8; 16],
+    len: usize,
+}
+
+impl Digits {
+    #[inline(always)]
+    pub fn new(v: u32) -> Digits {
+        const END: usize = 16;
+        // The digits end at `END`; the 16-byte window from the first of them stays in bounds.
+        let mut text = [0u8; 2 * END];
+        let mut at = END;
+        let mut rest = v;
+        while rest >= 10_000 {
+            let four = rest % 10_000;
+            rest /= 10_000;
+            text[at - 4..at - 2].copy_from_slice(&DEC2[(four / 100) as usize]);
+            text[at - 2..at].copy_from_slice(&DEC2[(four % 100) as usize]);
+            at -= 4;
+        }
+        if rest >= 100 {
+            text[at - 2..at].copy_from_slice(&DEC2[(rest % 100) as usize]);
+            rest /= 100;
+            at -= 2;
+        }
+        if rest >= 10 {
+            text[at - 2..at].copy_from_slice(&DEC2[rest as usize]);
+            at -= 2;
+        } else {
+            text[at - 1] = b'0' + rest as u8;
+            at -= 1;
+        }
+        let window = text[at..at + END].try_into().unwrap_or([0; END]);
+        Digits {
+            window,
+            len: END - at,
+        }
     }
-    if rest >= 100 {
-        text[at - 2..at].copy_from_slice(&DEC2[(rest % 100) as usize]);
-        rest /= 100;
-        at -= 2;
-    }
-    if rest >= 10 {
-        text[at - 2..at].copy_from_slice(&DEC2[rest as usize]);
-        at -= 2;
-    } else {
-        text[at - 1] = b'0' + rest as u8;
-        at -= 1;
-    }
-    let window: &[u8; END] = text[at..at + END].try_into().unwrap_or(&[0; END]);
-    put_prefix(out, window, END - at);
 }
 
 /// `put_u32` for any `u64`.
