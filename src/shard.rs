@@ -552,16 +552,22 @@ impl Shards {
         pos: usize,
         sink: &mut dyn Sink,
     ) -> io::Result<()> {
+        // Worker `w`'s next run, if a sweep before frame `pos` made it.
+        let swept_at = |w: usize, at: usize| {
+            outs[w].runs.get(at).and_then(|run| match run.place {
+                Place::Swept { pos: p, flow } if p == pos => Some((flow, *run)),
+                _ => None,
+            })
+        };
+        // Most frames follow no sweep: nothing to gather.
+        if !(0..outs.len()).any(|w| swept_at(w, cursor[w]).is_some()) {
+            return Ok(());
+        }
         let mut swept: Vec<(u32, usize, Run)> = Vec::new();
-        for (w, o) in outs.iter().enumerate() {
-            while let Some(run) = o.runs.get(cursor[w]).copied() {
-                let flow = match run.place {
-                    Place::Swept { pos: p, flow } if p == pos => flow,
-                    _ => break,
-                };
-                let id = run_wide(&self.ids[w], flow);
-                swept.push((id, w, run));
-                cursor[w] += 1;
+        for (w, at) in cursor.iter_mut().enumerate() {
+            while let Some((flow, run)) = swept_at(w, *at) {
+                swept.push((run_wide(&self.ids[w], flow), w, run));
+                *at += 1;
             }
         }
         swept.sort_by_key(|(id, w, _)| (*id, *w));
