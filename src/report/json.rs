@@ -188,8 +188,10 @@ impl InfoOut for InfoJson<'_> {
     fn num(&mut self, n: u64) {
         self.b.num(n);
     }
-    fn shown(&mut self, which: Shown, _n: u32) {
-        self.b.digits(self.shown.of(which));
+    fn shown(&mut self, which: Shown, n: u32) {
+        let digits = self.shown.of(which);
+        debug_assert_eq!(digits.as_bytes(), Digits::new(n).as_bytes(), "{which:?}");
+        self.b.digits(digits);
     }
     // Whether the name is borrowed or owned is the point: not a `&str`.
     #[allow(clippy::ptr_arg)]

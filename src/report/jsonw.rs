@@ -497,6 +497,10 @@ impl Digits {
             len: END - at,
         }
     }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.window.get(..self.len).unwrap_or_default()
+    }
 }
 
 /// `put_u32` for any `u64`.
