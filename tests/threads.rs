@@ -260,8 +260,10 @@ fn thousands_of_flows_open_at_the_end_merge_in_order_across_workers() {
         let s = [10, 3, 0, (i % 5) as u8 + 1];
         let sport = 30000 + (i % 3000) as u16;
         p.tcp(t, c, sport, s, 443, i, 0, SYN, b"");
-        p.tcp(t + 1, s, 443, c, sport, !i, i + 1, SYN | ACK, b"");
-        p.tcp(t + 2, c, sport, s, 443, i + 1, !i + 1, ACK, b"");
+        // The server's ISN, and the client's acknowledgement of it (wrapping for flow 0).
+        let (isn, ack) = (!i, (!i).wrapping_add(1));
+        p.tcp(t + 1, s, 443, c, sport, isn, i + 1, SYN | ACK, b"");
+        p.tcp(t + 2, c, sport, s, 443, i + 1, ack, ACK, b"");
     }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("open-at-the-end.pcap");
