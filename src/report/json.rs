@@ -87,7 +87,7 @@ pub fn write_packet(b: &mut JsonBuf, p: &PacketEvent) {
     b.raw("{\"event\":\"packet\",\"frame\":");
     b.u64(p.frame);
     b.raw(",\"ts\":");
-    b.f64(p.ts.as_f64());
+    b.timestamp(p.ts);
     b.raw(",\"flow\":");
     b.flow_id(p.flow);
     b.raw(",\"src\":");
@@ -284,7 +284,7 @@ pub fn write_flow(b: &mut JsonBuf, f: &FlowSummary) {
     b.raw(",\"duration\":");
     b.f64(*duration);
     b.raw(",\"end\":");
-    b.f64(end.as_f64());
+    b.timestamp(*end);
     b.raw(",\"flow\":");
     b.flow_id(*flow);
     b.raw(",\"gap_bytes\":[");
@@ -318,7 +318,7 @@ pub fn write_flow(b: &mut JsonBuf, f: &FlowSummary) {
     b.raw(",\"server_payload_bytes\":");
     b.u64(*server_payload_bytes);
     b.raw(",\"start\":");
-    b.f64(start.as_f64());
+    b.timestamp(*start);
     b.raw(",\"state\":");
     b.str(state);
     b.byte(b'}');

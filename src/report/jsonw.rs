@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use crate::event::Endpoint;
+use crate::event::{Endpoint, Timestamp};
 
 /// serde_json's escape classes for bytes below 0x80: 0 = as it is, otherwise the escape
 /// letter (`u` for `\u00XX`).
@@ -60,6 +60,8 @@ pub struct JsonBuf {
     /// `None`: flow ids are final and written at once. `Some`: each flow id is left out and
     /// recorded here as (byte offset, flow id as the formatting thread knows it).
     pub fixups: Option<Vec<(usize, u32)>>,
+    /// The seconds of the last timestamp written, and their digits (`timestamp`).
+    last_secs: Option<(u32, Digits)>,
 }
 
 impl JsonBuf {
@@ -71,8 +73,8 @@ impl JsonBuf {
     /// A buffer whose flow ids are left open for `splice`.
     pub fn with_fixups() -> Self {
         JsonBuf {
-            bytes: Vec::new(),
             fixups: Some(Vec::new()),
+            ..JsonBuf::default()
         }
     }
 
@@ -127,6 +129,26 @@ impl JsonBuf {
         } else {
             self.bytes.extend_from_slice(b"null");
         }
+    }
+
+    /// A capture timestamp as serde_json writes `ts.as_f64()`. Whole microseconds from 1970-01-13
+    /// to 2106, nearly every timestamp there is, take a short path (`micros_fraction`); the
+    /// digits of the seconds are kept, since one second covers many packets.
+    #[inline]
+    pub fn timestamp(&mut self, ts: Timestamp) {
+        let Some((secs, fraction, len)) = micros_fraction(ts) else {
+            return self.f64(ts.as_f64());
+        };
+        let whole = match self.last_secs {
+            Some((last, digits)) if last == secs => digits,
+            _ => {
+                let digits = Digits::new(secs);
+                self.last_secs = Some((secs, digits));
+                digits
+            }
+        };
+        self.digits(&whole);
+        put_prefix(&mut self.bytes, &fraction, len);
     }
 
     /// The first `len` bytes of `text` (see `put_prefix`).
@@ -437,6 +459,46 @@ static DEC2: [[u8; 2]; 100] = {
     t
 };
 
+/// The shortest round-trip text of `ts.as_f64()` (what `JsonBuf::f64` writes), when it is the
+/// timestamp's own digits: its seconds, then the returned fraction (`.` and up to six digits,
+/// the first `len` bytes). `None` where that takes the float formatter.
+///
+/// This holds for whole microseconds and 2^20 <= secs < 2^32; `every_microsecond_of_a_second_
+/// formats_as_the_float_does` checks it. Let D be the decimal `secs.micros`, 2^k <= secs, so
+/// that doubles near D are 2^(k-52) apart.
+/// - `as_f64` gives the double nearest D. It computes secs + f, where f is the double nearest
+///   micros/10^6, within 2^-53 of it. That changes the double the sum rounds to only if D is
+///   within 2^-53 of a midpoint between doubles, (2j+1)*2^(k-53) past secs: then
+///   |micros*2^(53-k) - (2j+1)*10^6| < 10^6 * 2^-k, which is below 1 for k >= 20. The left side
+///   is a whole number, so it would be 0, but micros*2^(47-k) is even and (2j+1)*15625 odd.
+/// - No decimal with fewer digits rounds to that double, and no other with as many: such a
+///   decimal is another point of the microsecond grid, at least 10^-6 from D, while D is within
+///   half a step of the double and a step is at most 2^-20 < 10^-6 (k <= 31).
+///
+/// So the shortest text is D itself, with the trailing zeros of the fraction cut, and `.0`
+/// for a whole second, as the float formatter writes numbers of this size.
+#[inline]
+fn micros_fraction(ts: Timestamp) -> Option<(u32, [u8; 8], usize)> {
+    let secs = u32::try_from(ts.secs).ok().filter(|&s| s >= 1 << 20)?;
+    if ts.nanos % 1000 != 0 || ts.nanos >= 1_000_000_000 {
+        return None;
+    }
+    let micros = ts.nanos / 1000;
+    let mut text = *b".0000000";
+    if micros == 0 {
+        return Some((secs, text, 2));
+    }
+    let (hi, lo) = (micros / 10_000, micros % 10_000);
+    text[1..3].copy_from_slice(&DEC2[hi as usize]);
+    text[3..5].copy_from_slice(&DEC2[(lo / 100) as usize]);
+    text[5..7].copy_from_slice(&DEC2[(lo % 100) as usize]);
+    let mut len = 7;
+    while text[len - 1] == b'0' {
+        len -= 1;
+    }
+    Some((secs, text, len))
+}
+
 /// Appends the first `len` bytes of `text`. The whole array is copied and the rest cut off
 /// again: a copy of fixed size is a few moves, where one of `len` bytes is a `memcpy` call.
 #[inline]
@@ -646,7 +708,85 @@ mod tests {
         );
     }
 
+    /// `timestamp` writes what the float formatter writes for `as_f64()`.
+    fn timestamp_text(ts: Timestamp) -> (String, String) {
+        let mut fast = JsonBuf::new();
+        fast.timestamp(ts);
+        let mut slow = JsonBuf::new();
+        slow.f64(ts.as_f64());
+        (
+            String::from_utf8(fast.bytes).unwrap(),
+            String::from_utf8(slow.bytes).unwrap(),
+        )
+    }
+
+    #[test]
+    fn every_microsecond_of_a_second_formats_as_the_float_does() {
+        // Every microsecond of a few seconds: today, the edges of the short path's range, and
+        // seconds of each binade's edge, where the steps between doubles change.
+        for secs in [
+            1_795_678_229,
+            1,
+            3,
+            (1 << 20) - 1,
+            1 << 20,
+            (1 << 31) - 1,
+            1 << 31,
+            u32::MAX as i64,
+        ] {
+            let mut short = 0;
+            for micros in 0..1_000_000u32 {
+                let ts = Timestamp::new(secs, micros * 1000);
+                let (fast, slow) = timestamp_text(ts);
+                assert_eq!(fast, slow, "{ts:?}");
+                short += usize::from(micros_fraction(ts).is_some());
+            }
+            // The short path takes every microsecond of its range, so this compared it.
+            let expected = if secs >= 1 << 20 { 1_000_000 } else { 0 };
+            assert_eq!(short, expected, "{secs}");
+        }
+    }
+
+    #[test]
+    fn timestamps_outside_the_short_path_format_as_the_float_does() {
+        for (secs, nanos) in [
+            (0, 0),
+            (0, 1000),
+            (0, 999_999_000),
+            (-1, 500_000_000),
+            (1 << 32, 1000),
+            (1 << 40, 0),
+            (1_795_678_229, 123_456_789),
+            (1_795_678_229, 999_999_999),
+            (i64::MAX, 999_999_999),
+            (i64::MIN, 0),
+        ] {
+            let (fast, slow) = timestamp_text(Timestamp::new(secs, nanos));
+            assert_eq!(fast, slow, "{secs} {nanos}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn timestamps_format_as_the_float_does(secs in -10i64..(1 << 34), micros in 0u32..1_000_000, nanos in 0u32..1000) {
+            let stamps = [
+                Timestamp::new(secs, micros * 1000),
+                Timestamp::new(secs, micros * 1000 + nanos),
+                Timestamp::new(secs + 1, nanos * 1000),
+                Timestamp::new(secs, 0),
+            ];
+            // One buffer for all, as it keeps the last seconds' digits from one to the next.
+            let mut fast = JsonBuf::new();
+            let mut slow = JsonBuf::new();
+            for ts in stamps {
+                fast.timestamp(ts);
+                fast.byte(b',');
+                slow.f64(ts.as_f64());
+                slow.byte(b',');
+            }
+            prop_assert_eq!(String::from_utf8(fast.bytes).unwrap(), String::from_utf8(slow.bytes).unwrap());
+        }
+
         #[test]
         fn strings_escape_as_serde_json(s in any::<String>()) {
             let mut b = JsonBuf::new();
