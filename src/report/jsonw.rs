@@ -708,6 +708,19 @@ mod tests {
         );
     }
 
+    #[test]
+    fn digits_are_the_decimal_text() {
+        let check = |v: u32| assert_eq!(Digits::new(v).as_bytes(), v.to_string().as_bytes());
+        (0..2_000_000).for_each(check);
+        (0..=u32::MAX).step_by(9973).for_each(check);
+        for p in (0..10).map(|e| 10u32.pow(e)) {
+            [p - 1, p, p + 1, p * 4 + 2].into_iter().for_each(check);
+        }
+        [u32::MAX, u32::MAX - 1, 99_999_999, 100_000_000, 999_999_999]
+            .into_iter()
+            .for_each(check);
+    }
+
     /// `timestamp` writes what the float formatter writes for `as_f64()`.
     fn timestamp_text(ts: Timestamp) -> (String, String) {
         let mut fast = JsonBuf::new();
