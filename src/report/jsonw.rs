@@ -97,9 +97,13 @@ impl JsonBuf {
         self.bytes.push(b);
     }
 
+    /// A `u64`; those that fit a `u32`, nearly all, take `u32`'s path in line.
     #[inline]
     pub fn u64(&mut self, v: u64) {
-        put_u64(&mut self.bytes, v);
+        match u32::try_from(v) {
+            Ok(v) => put_u32(&mut self.bytes, v),
+            Err(_) => put_u64(&mut self.bytes, v),
+        }
     }
 
     /// A `u32` (its digits take 32-bit arithmetic, shorter than 64-bit).
@@ -398,7 +402,7 @@ impl JsonBuf {
     #[inline]
     pub fn flow_id(&mut self, id: u32) {
         match &mut self.fixups {
-            None => self.u64(u64::from(id)),
+            None => self.u32(id),
             Some(f) => f.push((self.bytes.len(), id)),
         }
     }
