@@ -194,7 +194,10 @@ impl Supply {
         self.stack.extend(self.spent.try_iter());
         match self.stack.pop() {
             Some(mut h) => {
-                // The output sent it back empty (`write_all` drops the events it wrote).
+                // The output sent back the events it wrote. They are dropped here, on the
+                // thread that allocated what they hold, so that the allocator takes the memory
+                // back into this thread's cache instead of passing it between threads.
+                h.events.clear();
                 engine.absorb_spares(&mut h.spares);
                 // A queue that grew (a sweep that ended many flows) may have become a
                 // handover.
@@ -333,8 +336,8 @@ fn write_all(
             Err(e) if is_broken_pipe(&e) => return Ok(true),
             Err(e) => return Err(e).context("writing output"),
         }
-        // The events are dropped here, where they were just read, not on the engine thread.
-        h.events.clear();
+        // The events go back with the handover, to be dropped on the engine thread (see
+        // `Supply::next`).
         let _ = spent_tx.try_send(h);
     }
     Ok(false)
