@@ -105,8 +105,10 @@ pub struct Engine {
     config: EngineConfig,
     table: FlowTable<FlowApp>,
     events: VecDeque<Event>,
-    /// Flows a sweep ended, waiting to be read before `events` (see `sweep_flow`).
+    /// Flows a sweep ended, waiting to be read after the first `swept_after` of `events` and
+    /// before the rest (see `sweep_flow`).
     swept: VecDeque<(Option<Box<TlsSession>>, Box<FlowSummary>)>,
+    swept_after: usize,
     stats: StatsEvent,
     first_ts: Option<Timestamp>,
     last_sweep: Timestamp,
@@ -124,6 +126,7 @@ impl Engine {
             config,
             events: VecDeque::new(),
             swept: VecDeque::new(),
+            swept_after: 0,
             stats: StatsEvent::default(),
             first_ts: None,
             last_sweep: Timestamp::default(),
@@ -147,6 +150,10 @@ impl Engine {
 
     /// The next queued event, oldest first.
     pub fn poll_event(&mut self) -> Option<Event> {
+        if self.swept_after > 0 {
+            self.swept_after -= 1;
+            return self.events.pop_front();
+        }
         if let Some((tls, _)) = self.swept.front_mut() {
             if let Some(t) = tls.take() {
                 return Some(Event::TlsHandshake(t));
@@ -274,10 +281,15 @@ impl Engine {
     }
 
     /// Ends a flow found by a sweep. Sweeps end thousands of flows at once in a busy capture,
-    /// so their events wait in a compact queue of their own (boxes, not whole events), read
-    /// before the main queue; when the main queue holds events already, they go after them.
+    /// so their events wait in a compact queue of their own (boxes, not whole events, which
+    /// would grow the main queue by thousands), read after the events queued before the sweep
+    /// began (`swept_after`). Once a frame has queued events after a sweep's, a later sweep's
+    /// go to the main queue, behind them.
     fn sweep_flow(&mut self, flow: Flow<FlowApp>, reason: EndReason) {
-        if self.events.is_empty() {
+        if self.swept.is_empty() {
+            self.swept_after = self.events.len();
+        }
+        if self.swept_after == self.events.len() {
             let ended = self.close_flow(flow, reason);
             self.swept.push_back(ended);
         } else {

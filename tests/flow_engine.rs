@@ -27,6 +27,9 @@ struct Net {
     events: Vec<Event>,
     /// Take events in handfuls of this many (`take_events`) instead of one by one.
     handful: Option<usize>,
+    /// Take events only at the end, not after every frame, so that they queue up in the
+    /// engine across sweeps.
+    lazy: bool,
 }
 
 impl Net {
@@ -39,6 +42,7 @@ impl Net {
             sport: 443,
             events: Vec::new(),
             handful: None,
+            lazy: false,
         }
     }
 
@@ -67,7 +71,9 @@ impl Net {
             orig_len: bytes.len() as u32,
             data: &bytes,
         });
-        self.collect();
+        if !self.lazy {
+            self.collect();
+        }
     }
 
     /// Moves the engine's queued events into `events`.
@@ -364,20 +370,25 @@ fn the_flow_cap_evicts_the_least_recently_active_flows_and_counts_them() {
 }
 
 /// The output thread takes events in handfuls (`take_events`): they come in the order
-/// `poll_event` gives them, flows ended by a sweep (a queue of their own) included.
+/// `poll_event` gives them, flows ended by a sweep (a queue of their own) included, and in
+/// the order they were made even when they queue up across sweeps.
 #[test]
 fn events_taken_in_handfuls_come_in_the_order_of_polling() {
-    let run = |handful: Option<usize>| {
+    let run = |handful: Option<usize>, lazy: bool| {
         let mut n = Net::default();
         n.handful = handful;
-        for i in 0..12u16 {
-            n.cport = 40000 + i;
-            handshake(&mut n);
-            n.c(1, PSH | ACK, C + 1, S + 1, b"hello");
+        n.lazy = lazy;
+        for round in 0..3u16 {
+            for i in 0..12u16 {
+                n.cport = 40000 + round * 100 + i;
+                handshake(&mut n);
+                n.c(1, PSH | ACK, C + 1, S + 1, b"hello");
+            }
+            // Ten minutes later every flow has idled out: one sweep ends them all, while
+            // (lazily taken) the round's packets and the last round's flows are queued.
+            n.cport = 50000 + round;
+            n.c(600_000, SYN, C, 0, b"");
         }
-        // Ten minutes later every flow has idled out: one sweep ends them all.
-        n.cport = 50000;
-        n.c(600_000, SYN, C, 0, b"");
         n.finish();
         n.events
             .iter()
@@ -388,11 +399,17 @@ fn events_taken_in_handfuls_come_in_the_order_of_polling() {
             })
             .collect::<Vec<_>>()
     };
-    let polled = run(None);
-    assert!(polled.iter().filter(|e| e.contains("Idle")).count() >= 12);
+    let polled = run(None, false);
+    assert!(polled.iter().filter(|e| e.contains("Idle")).count() >= 36);
     for n in [1, 3, 5, 128] {
-        assert_eq!(run(Some(n)), polled, "handfuls of {n}");
+        assert_eq!(run(Some(n), false), polled, "handfuls of {n}");
+        assert_eq!(
+            run(Some(n), true),
+            polled,
+            "handfuls of {n}, taken at the end"
+        );
     }
+    assert_eq!(run(None, true), polled, "polled at the end");
 }
 
 #[test]
