@@ -467,9 +467,9 @@ static DEC2: [[u8; 2]; 100] = {
 /// timestamp's own digits: its seconds, then the returned fraction (`.` and up to six digits,
 /// the first `len` bytes). `None` where that takes the float formatter.
 ///
-/// This holds for whole microseconds and 2^20 <= secs < 2^32; `every_microsecond_of_a_second_
-/// formats_as_the_float_does` checks it. Let D be the decimal `secs.micros`, 2^k <= secs, so
-/// that doubles near D are 2^(k-52) apart.
+/// This holds for whole microseconds and 2^20 <= secs < 2^32, as the test
+/// `every_microsecond_of_a_second_formats_as_the_float_does` checks. Let D be the decimal
+/// `secs.micros`, and 2^k <= secs < 2^(k+1), so that doubles near D are 2^(k-52) apart.
 /// - `as_f64` gives the double nearest D. It computes secs + f, where f is the double nearest
 ///   micros/10^6, within 2^-53 of it. That changes the double the sum rounds to only if D is
 ///   within 2^-53 of a midpoint between doubles, (2j+1)*2^(k-53) past secs: then
@@ -484,7 +484,7 @@ static DEC2: [[u8; 2]; 100] = {
 #[inline]
 fn micros_fraction(ts: Timestamp) -> Option<(u32, [u8; 8], usize)> {
     let secs = u32::try_from(ts.secs).ok().filter(|&s| s >= 1 << 20)?;
-    if ts.nanos % 1000 != 0 || ts.nanos >= 1_000_000_000 {
+    if !ts.nanos.is_multiple_of(1000) || ts.nanos >= 1_000_000_000 {
         return None;
     }
     let micros = ts.nanos / 1000;
