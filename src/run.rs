@@ -171,8 +171,8 @@ const EVENT_DEPTH: usize = 8;
 
 /// A handover of events (at most `HANDOVER_EVENTS + HANDOVER_SLACK`), and whether they are
 /// to be shown at once (live, or a tick of the capture clock). Written, it goes back to the
-/// engine thread empty, with the lists the output took out of its events as it wrote them
-/// (while they were in its cache) for the engine to fill again.
+/// engine thread with its events, to be dropped there, and with the lists the output took out
+/// of them as it wrote them (while they were in its cache) for the engine to fill again.
 #[derive(Default)]
 struct Handover {
     events: Vec<Event>,
@@ -180,7 +180,7 @@ struct Handover {
     spares: TlsSpares,
 }
 
-/// The engine thread's empty handovers: written ones come back over `spent`.
+/// The engine thread's handovers to fill: written ones come back over `spent`.
 struct Supply {
     spent: Receiver<Handover>,
     /// Written handovers, the most recently written last: that one is reused first, as the
@@ -215,8 +215,8 @@ impl Supply {
 
 /// The pipeline of one engine: the engine runs on its own thread and this thread writes its
 /// events, a handover at a time, so dissecting and formatting overlap. Written handovers go
-/// back to the engine thread empty, with the lists taken out of their events, which the
-/// engine fills again (`Engine::absorb_spares`). `Ok(true)` when the reader closed stdout;
+/// back to the engine thread, which drops their events and fills again the lists taken out
+/// of them (`Engine::absorb_spares`). `Ok(true)` when the reader closed stdout;
 /// then, or on a write error, `stop` is set so that the capture thread ends and the engine
 /// thread with it.
 fn pipeline(
