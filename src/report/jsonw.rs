@@ -492,10 +492,7 @@ fn micros_fraction(ts: Timestamp) -> Option<(u32, [u8; 8], usize)> {
     if micros == 0 {
         return Some((secs, text, 2));
     }
-    let (hi, lo) = (micros / 10_000, micros % 10_000);
-    text[1..3].copy_from_slice(&DEC2[hi as usize]);
-    text[3..5].copy_from_slice(&DEC2[(lo / 100) as usize]);
-    text[5..7].copy_from_slice(&DEC2[(lo % 100) as usize]);
+    text[1..7].copy_from_slice(&padded::<6>(micros));
     let mut len = 7;
     while text[len - 1] == b'0' {
         len -= 1;
@@ -577,15 +574,20 @@ fn put_u64(out: &mut Vec<u8>, v: u64) {
         Err(_) => {
             // The last eight digits in 32-bit arithmetic, zeros included; the rest before.
             put_u64(out, v / 100_000_000);
-            let mut rest = (v % 100_000_000) as u32;
-            let mut text = [0u8; 8];
-            for end in [8, 6, 4, 2] {
-                text[end - 2..end].copy_from_slice(&DEC2[(rest % 100) as usize]);
-                rest /= 100;
-            }
-            out.extend_from_slice(&text);
+            out.extend_from_slice(&padded::<8>((v % 100_000_000) as u32));
         }
     }
+}
+
+/// The last `N` decimal digits of `v` (`N` even), leading zeros included.
+#[inline(always)]
+fn padded<const N: usize>(mut v: u32) -> [u8; N] {
+    let mut text = [0u8; N];
+    for pair in text.rchunks_exact_mut(2) {
+        pair.copy_from_slice(&DEC2[(v % 100) as usize]);
+        v /= 100;
+    }
+    text
 }
 
 /// Where the first byte of `b` that JSON must escape is, if any; eight bytes at a time.
