@@ -14,6 +14,7 @@ pub mod engine;
 pub mod event;
 pub mod flow;
 pub mod lab;
+pub mod prefetch;
 pub mod report;
 pub mod run;
 pub mod shard;
