@@ -166,8 +166,10 @@ const HANDOVER_EVENTS: usize = 128;
 /// A handover may take this many more, so that a frame's few events past a full handover's
 /// worth do not stop the queue changing hands whole (`pass_on`).
 const HANDOVER_SLACK: usize = 8;
-/// Handovers in flight between the engine thread and the output.
-const EVENT_DEPTH: usize = 8;
+/// Handovers in flight between the engine thread and the output: room for the events of a
+/// sweep (every 100 ms of capture time) on a host closing ten thousand connections a second,
+/// about 2,000, so that the engine goes on dissecting while the output writes them.
+const EVENT_DEPTH: usize = 32;
 
 /// A handover of events (at most `HANDOVER_EVENTS + HANDOVER_SLACK`), and whether they are
 /// to be shown at once (live, or a tick of the capture clock). Written, it goes back to the
