@@ -84,9 +84,6 @@ struct TlsFlow {
     deseg: [Desegmenter; 2],
 }
 
-/// Cache lines of a `TlsFlow` (200 bytes).
-const TLS_FLOW_LINES: usize = std::mem::size_of::<TlsFlow>().div_ceil(64);
-
 impl TlsFlow {
     fn buffered(&self) -> usize {
         self.conv.buffered() + self.deseg.iter().map(Desegmenter::buffered).sum::<usize>()
@@ -391,7 +388,7 @@ impl Engine {
         if let Some(t) = &flow.app.tls
             && p.payload_len > 0
         {
-            crate::prefetch::lines(&**t, TLS_FLOW_LINES);
+            crate::prefetch::value(&**t);
         }
 
         // A header longer than its datagram has no segment length: Wireshark skips the
