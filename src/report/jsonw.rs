@@ -97,13 +97,10 @@ impl JsonBuf {
         self.bytes.push(b);
     }
 
-    /// A `u64`; those that fit a `u32`, nearly all, take `u32`'s path in line.
+    /// A `u64`; those that fit a `u32`, nearly all, take `u32`'s path in line (`put_u64`).
     #[inline]
     pub fn u64(&mut self, v: u64) {
-        match u32::try_from(v) {
-            Ok(v) => put_u32(&mut self.bytes, v),
-            Err(_) => put_u64(&mut self.bytes, v),
-        }
+        put_u64(&mut self.bytes, v);
     }
 
     /// A `u32` (its digits take 32-bit arithmetic, shorter than 64-bit).
@@ -152,7 +149,7 @@ impl JsonBuf {
             }
         };
         self.digits(&whole);
-        put_prefix(&mut self.bytes, &fraction, len);
+        self.prefix(&fraction, len);
     }
 
     /// The first `len` bytes of `text` (see `put_prefix`).
@@ -571,12 +568,16 @@ impl Digits {
 fn put_u64(out: &mut Vec<u8>, v: u64) {
     match u32::try_from(v) {
         Ok(v) => put_u32(out, v),
-        Err(_) => {
-            // The last eight digits in 32-bit arithmetic, zeros included; the rest before.
-            put_u64(out, v / 100_000_000);
-            out.extend_from_slice(&padded::<8>((v % 100_000_000) as u32));
-        }
+        Err(_) => put_wide_u64(out, v),
     }
+}
+
+/// `put_u64` for a `v` past `u32::MAX`: the last eight digits in 32-bit arithmetic, zeros
+/// included, and the rest before them. Out of line: such numbers are rare.
+#[inline(never)]
+fn put_wide_u64(out: &mut Vec<u8>, v: u64) {
+    put_u64(out, v / 100_000_000);
+    out.extend_from_slice(&padded::<8>((v % 100_000_000) as u32));
 }
 
 /// The last `N` decimal digits of `v` (`N` even), leading zeros included.
