@@ -417,6 +417,21 @@ pub enum Event {
     Stats(StatsEvent),
 }
 
+impl Event {
+    /// Dropping the event frees nothing: it has no boxes and its lists have no memory (as
+    /// after `TlsSpares::reclaim`).
+    pub fn holds_no_memory(&self) -> bool {
+        match self {
+            Event::Packet(p) => {
+                p.tls.capacity() == 0
+                    && !matches!(&p.app, AppInfo::Tls(info) if info.items.capacity() > 0)
+            }
+            Event::Other(_) | Event::Malformed(_) | Event::Stats(_) => true,
+            Event::TlsHandshake(_) | Event::Flow(_) => false,
+        }
+    }
+}
+
 /// A plain TCP packet from 10.0.0.1:40000 to [::1]:443, for tests to change as they need.
 #[cfg(test)]
 pub(crate) fn sample_packet() -> PacketEvent {
@@ -441,6 +456,29 @@ pub(crate) fn sample_packet() -> PacketEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_events_with_lists_or_boxes_hold_memory() {
+        assert!(Event::Packet(sample_packet()).holds_no_memory());
+        assert!(Event::Stats(StatsEvent::default()).holds_no_memory());
+        let mut records = sample_packet();
+        records.tls = Vec::with_capacity(1);
+        let mut items = sample_packet();
+        items.app = AppInfo::Tls(TlsInfo {
+            protocol: "TLSv1.2",
+            items: vec![Cow::Borrowed("Client Hello")],
+            malformed: false,
+        });
+        for p in [records, items] {
+            let mut ev = Event::Packet(p);
+            assert!(!ev.holds_no_memory());
+            // Written and emptied of its lists, as the output thread leaves it.
+            crate::dissect::frame::TlsSpares::default().reclaim(&mut ev);
+            assert!(ev.holds_no_memory());
+        }
+        let session = Event::TlsHandshake(Box::default());
+        assert!(!session.holds_no_memory());
+    }
 
     #[test]
     fn ipv6_endpoint_uses_brackets() {

@@ -338,8 +338,11 @@ fn write_all(
             Err(e) if is_broken_pipe(&e) => return Ok(true),
             Err(e) => return Err(e).context("writing output"),
         }
-        // The events go back with the handover, to be dropped on the engine thread (see
-        // `Supply::next`).
+        // Events written and emptied of their lists hold no memory: they are dropped here,
+        // while still in this thread's cache, rather than read again cold by the engine
+        // thread. The others go back with the handover, to be dropped on the engine thread
+        // (see `Supply::next`).
+        h.events.retain(|ev| !ev.holds_no_memory());
         let _ = spent_tx.try_send(h);
     }
     Ok(false)
