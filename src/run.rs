@@ -173,8 +173,9 @@ const EVENT_DEPTH: usize = 32;
 
 /// A handover of events (at most `HANDOVER_EVENTS + HANDOVER_SLACK`), and whether they are
 /// to be shown at once (live, or a tick of the capture clock). Written, it goes back to the
-/// engine thread with its events, to be dropped there, and with the lists the output took out
-/// of them as it wrote them (while they were in its cache) for the engine to fill again.
+/// engine thread with those of its events that hold memory, to be dropped there, and with the
+/// lists the output took out of them as it wrote them (while they were in its cache) for the
+/// engine to fill again.
 #[derive(Default)]
 struct Handover {
     events: Vec<Event>,
@@ -196,9 +197,10 @@ impl Supply {
         self.stack.extend(self.spent.try_iter());
         match self.stack.pop() {
             Some(mut h) => {
-                // The output sent back the events it wrote. They are dropped here, on the
-                // thread that allocated what they hold, so that the allocator takes the memory
-                // back into this thread's cache instead of passing it between threads.
+                // The output sent back the written events that hold memory (sessions, flow
+                // summaries). They are dropped here, on the thread that allocated what they
+                // hold, so that the allocator takes the memory back into this thread's cache
+                // instead of passing it between threads.
                 h.events.clear();
                 engine.absorb_spares(&mut h.spares);
                 // A queue that grew (a sweep that ended many flows) may have become a
