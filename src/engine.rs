@@ -406,6 +406,14 @@ impl Engine {
         };
         flow.account(dir, &seg, frame.orig_len);
         flow.labels.add(result.analysis);
+        // The TLS state fetched above has had time to arrive: the handshake it points to is
+        // fetched in turn, for the dissection below, which reads it first.
+        if let Some(t) = &flow.app.tls
+            && p.payload_len > 0
+            && let Some(b) = &t.conv.session
+        {
+            crate::prefetch::value(&**b);
+        }
 
         // SACK edges are shown relative to the peer's base sequence number.
         let sack_base = flow.tcp.dirs[dir ^ 1].base_seq.unwrap_or(0);
