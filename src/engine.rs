@@ -406,8 +406,8 @@ impl Engine {
         };
         flow.account(dir, &seg, frame.orig_len);
         flow.labels.add(result.analysis);
-        // The TLS state fetched above has had time to arrive: the handshake it points to is
-        // fetched in turn, for the dissection below, which reads it first.
+        // The TLS state fetched above has had time to arrive: its session builder, which the
+        // dissection below reads first, is fetched in turn.
         if let Some(t) = &flow.app.tls
             && p.payload_len > 0
             && let Some(b) = &t.conv.session
