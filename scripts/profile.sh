@@ -75,6 +75,13 @@ threads)
     t0=$EPOCHREALTIME
     "$capd" -r "$capture" "$@" >/dev/null &
     pid=$!
+    # perf follows only the threads there when it attaches: wait (up to a second) for the
+    # last of capd's pipeline threads to start, the engine's or, with --threads, the
+    # dispatcher's (spawned after the workers), else a thread may be missing from the list.
+    for _ in $(seq 200); do
+        grep -qsxE 'capd-(engine|dispatch)' /proc/"$pid"/task/*/comm && break
+        sleep 0.005
+    done
     perf stat -e task-clock --per-thread -p "$pid" -o "$stats" &
     perf_pid=$!
     wait "$pid" || die "the replay failed"
