@@ -189,7 +189,8 @@ struct FrameSlot {
     end: usize,
 }
 
-/// A batch of frames, their bytes back to back in one buffer reused from batch to batch.
+/// A batch of frames, their bytes in one buffer reused from batch to batch: back to back, or,
+/// replaying a plain pcap file, where the file's block put them (`Sending::hand_block`).
 #[derive(Debug, Default)]
 pub struct Batch {
     data: Vec<u8>,
@@ -213,8 +214,28 @@ impl Batch {
         });
     }
 
+    /// Takes a frame that lies at `at` in the block the batch will hold (`Sending::adopt`).
+    fn push_in_place(
+        &mut self,
+        number: u64,
+        ts: Timestamp,
+        linktype: i32,
+        orig_len: u32,
+        at: std::ops::Range<usize>,
+    ) {
+        self.slots.push(FrameSlot {
+            number,
+            ts,
+            linktype,
+            orig_len,
+            start: at.start,
+            end: at.end,
+        });
+    }
+
     fn is_full(&self) -> bool {
-        self.slots.len() >= BATCH_FRAMES || self.data.len() >= BATCH_BYTES
+        // The last frame ends furthest into the buffer, copied or in place.
+        self.slots.len() >= BATCH_FRAMES || self.slots.last().is_some_and(|s| s.end >= BATCH_BYTES)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -335,7 +356,9 @@ pub fn open(config: &CaptureConfig) -> Result<Opened, CaptureError> {
         savefile: None,
         count: config.count,
         fast: match &config.source {
-            Source::File(path) => pcapfile::PcapFile::open(path),
+            // A batch is full once its frames reach BATCH_BYTES into its block: blocks reach a
+            // little further, so that the frame across that mark is nearly always whole in one.
+            Source::File(path) => pcapfile::PcapFile::open(path, BATCH_BYTES + 4096),
             Source::Live(_) => None,
         },
     };
@@ -492,6 +515,18 @@ impl Sending {
         }
     }
 
+    /// The batch takes the reader's block, in which its frames lie (`Batch::push_in_place`);
+    /// the batch's buffer becomes the reader's next block.
+    fn adopt(&mut self, fast: &mut pcapfile::PcapFile) {
+        fast.take_block(&mut self.batch.data);
+    }
+
+    /// Hands the current batch, its frames in the reader's block, to the pipeline.
+    fn hand_block(&mut self, fast: &mut pcapfile::PcapFile) {
+        self.adopt(fast);
+        self.flush();
+    }
+
     /// Hands the current batch to the pipeline and takes a recycled one.
     fn flush(&mut self) {
         if self.batch.is_empty() || self.hung_up {
@@ -521,14 +556,16 @@ fn timestamp(h: &pcap::PacketHeader) -> Timestamp {
 }
 
 /// Counts a record of a replayed file (from libpcap or the block reader), and unless the
-/// filter rejects it writes it to the `-w` file and batches it for the pipeline.
+/// filter rejects it writes it to the `-w` file and batches it for the pipeline: a copy of its
+/// bytes, or with `at` its place in the block reader's block. The caller sends a full batch.
 fn deliver(
     packet: &pcap::Packet<'_>,
     report: &mut CaptureReport,
     savefile: &mut Option<Savefile>,
     filter: &Option<pcap::BpfProgram>,
-    out: &mut Sending,
+    batch: &mut Batch,
     linktype: i32,
+    at: Option<std::ops::Range<usize>>,
 ) {
     report.records += 1;
     if let Some(f) = filter
@@ -540,15 +577,10 @@ fn deliver(
     if let Some(w) = savefile {
         w.write(packet);
     }
-    out.batch.push(
-        report.records,
-        timestamp(packet.header),
-        linktype,
-        packet.header.len,
-        packet.data,
-    );
-    if out.batch.is_full() {
-        out.flush();
+    let (number, ts, orig_len) = (report.records, timestamp(packet.header), packet.header.len);
+    match at {
+        Some(at) => batch.push_in_place(number, ts, linktype, orig_len, at),
+        None => batch.push(number, ts, linktype, orig_len, packet.data),
     }
 }
 
@@ -581,8 +613,9 @@ fn run(
             if let Some(fast) = &mut o.fast {
                 handover = false;
                 while more(&report, &out) {
-                    let (header, data) = match fast.next() {
-                        pcapfile::Next::Record(header, data) => (header, data),
+                    // The batch holds only frames in the reader's current block.
+                    let (header, at) = match fast.next(!out.batch.is_empty()) {
+                        pcapfile::Next::Record(header, at) => (header, at),
                         pcapfile::Next::End => break,
                         pcapfile::Next::Unsure => {
                             for _ in 0..report.records {
@@ -594,16 +627,23 @@ fn run(
                             break;
                         }
                     };
-                    let packet = pcap::Packet::new(&header, data);
+                    let packet = pcap::Packet::new(&header, fast.bytes(at.clone()));
                     deliver(
                         &packet,
                         &mut report,
                         &mut o.savefile,
                         &o.offline_filter,
-                        &mut out,
+                        &mut out.batch,
                         linktype,
+                        Some(at),
                     );
+                    if out.batch.is_full() {
+                        out.hand_block(fast);
+                    }
                 }
+                // Frames still in the block go with the batch, which libpcap's copies (after a
+                // hand-over) follow in its buffer.
+                out.adopt(fast);
             }
             while handover && more(&report, &out) {
                 let packet = match cap.next_packet() {
@@ -626,9 +666,13 @@ fn run(
                     &mut report,
                     &mut o.savefile,
                     &o.offline_filter,
-                    &mut out,
+                    &mut out.batch,
                     linktype,
+                    None,
                 );
+                if out.batch.is_full() {
+                    out.flush();
+                }
             }
         }
         Handle::Live(cap) => {

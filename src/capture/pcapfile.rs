@@ -5,13 +5,19 @@
 //! (whole, and no longer than the snapshot length or 256 KiB). Anything else — a record that
 //! libpcap cuts, rejects or finds truncated, a read error, another format or byte order — is
 //! left to libpcap itself from that record on, so errors and edge cases stay libpcap's.
+//!
+//! Records are not copied out of the block: the reader says where each one lies in it, and
+//! the capture thread hands the block itself to the pipeline as a batch's buffer
+//! (`take_block`). Bytes read from the file are copied once more only when a batch ends
+//! before its block does, and then only those the next batch starts with.
 
 use std::fs::File;
 use std::io::{self, Read};
+use std::ops::Range;
 use std::path::Path;
 
-/// Bytes read from the file at a time.
-const BLOCK: usize = 1 << 20;
+/// The least read from the file at a time.
+const MIN_READ: usize = 4096;
 /// libpcap's largest record for all but a few link types (`MAXIMUM_SNAPLEN`): records up to
 /// this long are never cut or refused for their length.
 const MAX_SNAPLEN: u32 = 262_144;
@@ -20,9 +26,10 @@ const RECORD_HEADER: usize = 16;
 
 /// What the next record is.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Next<'a> {
-    /// A record as libpcap would return it from a handle of nanosecond precision.
-    Record(pcap::PacketHeader, &'a [u8]),
+pub enum Next {
+    /// A record as libpcap would return it from a handle of nanosecond precision, and where
+    /// its bytes lie in the current block (`bytes`, `take_block`).
+    Record(pcap::PacketHeader, Range<usize>),
     /// The file ended cleanly after the last record.
     End,
     /// libpcap must take over from this record.
@@ -32,10 +39,12 @@ pub enum Next<'a> {
 /// A classic pcap file read a block at a time.
 pub struct PcapFile {
     file: File,
+    /// The current block: bytes read from the file, the first `pos` of them handed out.
     buf: Vec<u8>,
-    /// Unread bytes are `buf[pos..end]`.
     pos: usize,
-    end: usize,
+    /// How many bytes a block is filled to before it is read on only for a record that does
+    /// not fit: the size of the batches it becomes.
+    block: usize,
     eof: bool,
     /// The file's timestamps are microseconds (scaled up, as libpcap does).
     micros: bool,
@@ -44,8 +53,9 @@ pub struct PcapFile {
 }
 
 impl PcapFile {
-    /// Opens `path` if it is a file this reader handles; `None` leaves it to libpcap.
-    pub fn open(path: &Path) -> Option<PcapFile> {
+    /// Opens `path` if it is a file this reader handles; `None` leaves it to libpcap. The
+    /// reader fills blocks of `block` bytes and more.
+    pub fn open(path: &Path, block: usize) -> Option<PcapFile> {
         // Not a pipe or device: libpcap has read its header already, and opening a pipe again
         // would wait for a writer.
         if !std::fs::metadata(path).ok()?.is_file() {
@@ -64,21 +74,23 @@ impl PcapFile {
         }
         Some(PcapFile {
             file,
-            buf: vec![0; BLOCK],
+            buf: Vec::new(),
             pos: 0,
-            end: 0,
+            block: block.max(MIN_READ),
             eof: false,
             micros,
             snaplen: le32(&h, 16)?,
         })
     }
 
-    /// The next record, or where this reader stops.
-    pub fn next(&mut self) -> Next<'_> {
-        if self.fill(RECORD_HEADER).is_err() {
+    /// The next record, or where this reader stops. `pinned`: records handed out since the
+    /// last `take_block` are still wanted where they are, so the block may grow but its bytes
+    /// may not move.
+    pub fn next(&mut self, pinned: bool) -> Next {
+        if self.fill(RECORD_HEADER, pinned).is_err() {
             return Next::Unsure;
         }
-        let rest = &self.buf[self.pos..self.end];
+        let rest = &self.buf[self.pos..];
         if rest.is_empty() {
             return Next::End;
         }
@@ -92,7 +104,7 @@ impl PcapFile {
             return Next::Unsure;
         }
         let total = RECORD_HEADER + caplen as usize;
-        if self.fill(total).is_err() || self.end - self.pos < total {
+        if self.fill(total, pinned).is_err() || self.buf.len() - self.pos < total {
             return Next::Unsure;
         }
         // pcap's record header holds signed 32-bit fields, widened as libpcap widens them.
@@ -111,30 +123,67 @@ impl PcapFile {
             caplen,
             len: orig_len,
         };
-        Next::Record(header, &self.buf[start + RECORD_HEADER..start + total])
+        Next::Record(header, start + RECORD_HEADER..start + total)
     }
 
-    /// Makes `want` unread bytes available, unless the file ends first.
-    fn fill(&mut self, want: usize) -> io::Result<()> {
-        if self.end - self.pos >= want || self.eof {
+    /// The bytes of a record `next` handed out since the last `take_block`.
+    pub fn bytes(&self, at: Range<usize>) -> &[u8] {
+        self.buf.get(at).unwrap_or_default()
+    }
+
+    /// Hands the current block over in `into`, cut after the last record handed out, so every
+    /// such record lies in it where `next` said; `into`'s buffer, holding the bytes not yet
+    /// handed out, becomes the next block.
+    pub fn take_block(&mut self, into: &mut Vec<u8>) {
+        into.clear();
+        into.extend_from_slice(&self.buf[self.pos..]);
+        std::mem::swap(into, &mut self.buf);
+        into.truncate(self.pos);
+        self.pos = 0;
+    }
+
+    /// Makes `want` unread bytes available, unless the file ends first. Unless `pinned`, the
+    /// bytes handed out are dropped first.
+    fn fill(&mut self, want: usize, pinned: bool) -> io::Result<()> {
+        if self.buf.len() - self.pos >= want || self.eof {
             return Ok(());
         }
-        self.buf.copy_within(self.pos..self.end, 0);
-        self.end -= self.pos;
-        self.pos = 0;
-        if self.buf.len() < want {
-            self.buf.resize(want, 0);
+        if !pinned {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
         }
-        while self.end < want && !self.eof {
-            match self.file.read(&mut self.buf[self.end..]) {
+        while self.buf.len() - self.pos < want && !self.eof {
+            // Up to a block's worth, so that a batch's bytes come in few reads; more when a
+            // record needs it.
+            let missing = want - (self.buf.len() - self.pos);
+            let read = missing
+                .max(self.block.saturating_sub(self.buf.len()))
+                .max(MIN_READ);
+            self.buf.reserve(read);
+            match read_into_spare(&self.file, &mut self.buf, read) {
                 Ok(0) => self.eof = true,
-                Ok(n) => self.end += n,
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
         Ok(())
     }
+}
+
+/// One `read(2)` of up to `max` bytes appended to `buf`, into its spare capacity: the bytes
+/// are not zeroed first, as `Read::read` would need, nor read in the small steps that
+/// `Read::read_to_end` starts with.
+fn read_into_spare(file: &File, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let spare = buf.spare_capacity_mut();
+    let max = max.min(spare.len());
+    // SAFETY: the kernel writes at most `max` bytes into `spare`, which has room for them.
+    let n = unsafe { libc::read(file.as_raw_fd(), spare.as_mut_ptr().cast(), max) };
+    let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+    // SAFETY: the first `n <= max` bytes of the spare capacity were just written.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
 }
 
 fn le16(b: &[u8], at: usize) -> Option<u16> {
@@ -194,20 +243,44 @@ mod tests {
         }
     }
 
-    /// What the block reader hands over, and whether it handed over to libpcap.
-    fn blocks(path: &Path) -> (Vec<Got>, bool) {
-        let mut f = PcapFile::open(path).expect("a plain pcap file");
+    /// What the block reader hands over, and whether it handed over to libpcap, reading blocks
+    /// of `block` bytes and taking the block after the records whose index `take_after` holds.
+    /// Every record is read back from the block it was taken in, where `next` said it was.
+    fn blocks_taken(path: &Path, block: usize, take_after: &[bool]) -> (Vec<Got>, bool) {
+        let mut f = PcapFile::open(path, block).expect("a plain pcap file");
         let mut got = Vec::new();
+        // Records handed out since the last take: their headers and places.
+        let mut pinned: Vec<(pcap::PacketHeader, Range<usize>)> = Vec::new();
+        let mut taken = Vec::new();
+        let mut take = |f: &mut PcapFile, pinned: &mut Vec<_>, got: &mut Vec<Got>| {
+            f.take_block(&mut taken);
+            for (h, at) in pinned.drain(..) {
+                let h: pcap::PacketHeader = h;
+                let data: &[u8] = &taken[at];
+                assert_eq!(h.caplen as usize, data.len());
+                got.push((h.ts.tv_sec, h.ts.tv_usec, h.len, data.to_vec()));
+            }
+        };
         loop {
-            match f.next() {
-                Next::Record(h, data) => {
-                    assert_eq!(h.caplen as usize, data.len());
-                    got.push((h.ts.tv_sec, h.ts.tv_usec, h.len, data.to_vec()));
+            match f.next(!pinned.is_empty()) {
+                Next::Record(h, at) => {
+                    assert_eq!(f.bytes(at.clone()).len(), h.caplen as usize);
+                    pinned.push((h, at));
+                    if take_after.get(got.len() + pinned.len() - 1) == Some(&true) {
+                        take(&mut f, &mut pinned, &mut got);
+                    }
                 }
-                Next::End => return (got, false),
-                Next::Unsure => return (got, true),
+                end => {
+                    take(&mut f, &mut pinned, &mut got);
+                    return (got, end == Next::Unsure);
+                }
             }
         }
+    }
+
+    /// What the block reader hands over, taking every block only at the end of a record.
+    fn blocks(path: &Path) -> (Vec<Got>, bool) {
+        blocks_taken(path, 1 << 20, &[])
     }
 
     fn write(bytes: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
@@ -218,9 +291,11 @@ mod tests {
     }
 
     proptest! {
-        /// On any file, cut anywhere: every record the block reader hands over is the one
-        /// libpcap hands over at that place; it ends cleanly only where libpcap does; and it
-        /// hands over to libpcap only where libpcap cuts a record, refuses one, or fails.
+        /// On any file, cut anywhere, with blocks of any size taken after any records: every
+        /// record the block reader hands over is the one libpcap hands over at that place, and
+        /// lies in its block where the reader said; it ends cleanly only where libpcap does;
+        /// and it hands over to libpcap only where libpcap cuts a record, refuses one, or
+        /// fails.
         #[test]
         fn reads_what_libpcap_reads(
             micros in any::<bool>(),
@@ -230,6 +305,8 @@ mod tests {
                 0..30,
             ),
             cut in prop::option::of(any::<prop::sample::Index>()),
+            block in prop_oneof![Just(1usize << 20), 1usize..20_000],
+            take_after in prop::collection::vec(any::<bool>(), 0..30),
         ) {
             let recs: Vec<Rec> = records
                 .iter()
@@ -241,7 +318,7 @@ mod tests {
             }
             let (_dir, path) = write(&bytes);
             let (want, failed) = libpcap(&path);
-            let (got, handed_over) = blocks(&path);
+            let (got, handed_over) = blocks_taken(&path, block, &take_after);
             prop_assert!(got.len() <= want.len());
             prop_assert_eq!(&got[..], &want[..got.len()]);
             if handed_over {
@@ -280,7 +357,7 @@ mod tests {
         let pcapng = [0x0a, 0x0d, 0x0d, 0x0a, 0x1c, 0, 0, 0].repeat(4);
         for bytes in [swapped, old, pcapng.clone(), pcapng[..10].to_vec()] {
             let (_dir, path) = write(&bytes);
-            assert!(PcapFile::open(&path).is_none());
+            assert!(PcapFile::open(&path, 1 << 20).is_none());
         }
     }
 
@@ -303,6 +380,6 @@ mod tests {
             .unwrap();
         let mut writer = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
         writer.write_all(&pcap_bytes(true, 0, &[])).unwrap();
-        assert!(PcapFile::open(&path).is_none());
+        assert!(PcapFile::open(&path, 1 << 20).is_none());
     }
 }
