@@ -68,7 +68,10 @@ pub fn run_with(
     out: impl Write,
     started: impl FnOnce(Arc<AtomicBool>),
 ) -> Result<Outcome> {
-    let opened = capture::open(&config.capture)?;
+    let mut opened = capture::open(&config.capture)?;
+    if config.threads > 1 {
+        opened.route_ahead(crate::shard::workers(config.threads));
+    }
     if let Some(user) = &config.user {
         capture::drop_privileges(user)?;
     }

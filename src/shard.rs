@@ -1,14 +1,16 @@
 //! `--threads N`: flows sharded across worker threads, events merged back in frame order.
 //!
-//! A dispatcher thread takes the capture thread's batches and marks each frame with its
-//! worker: the symmetric hash of its flow key (`FlowKey::hash64`), so both directions of a
-//! flow meet in one worker's engine; frames that are not TCP go to worker 0. Every worker sees
-//! every batch: it clocks its engine with every frame (so all engines sweep expired flows at
-//! the frames one engine would) and processes its own. It formats its events itself (JSON
-//! Lines) or hands them over (other outputs), in runs: the events of one frame, or of one flow
-//! that a sweep ended. The merging thread (the caller's) walks each batch's frames in order,
-//! takes each frame's run from its worker, and orders the flows a sweep ended across workers
-//! by flow id, exactly as one engine emits them.
+//! Each frame has its worker: the symmetric hash of its flow key (`FlowKey::hash64`), so both
+//! directions of a flow meet in one worker's engine; frames that are not TCP go to worker 0.
+//! The capture thread works it out as it batches the frame, while the frame's bytes are in its
+//! cache (`Opened::route_ahead`); a dispatcher thread passes each batch, with its frames'
+//! workers, to every worker, and works them out itself for a batch that came without. Every
+//! worker sees every batch: it clocks its engine with every frame (so all engines sweep
+//! expired flows at the frames one engine would) and processes its own. It formats its events
+//! itself (JSON Lines) or hands them over (other outputs), in runs: the events of one frame,
+//! or of one flow that a sweep ended. The merging thread (the caller's) walks each batch's
+//! frames in order, takes each frame's run from its worker, and orders the flows a sweep ended
+//! across workers by flow id, exactly as one engine emits them.
 //!
 //! Flow ids are the one thing a worker cannot know: they count flows in order of first sight
 //! across all workers. A worker numbers its own flows and tells the merger in which frame it
@@ -38,6 +40,11 @@ mod route;
 mod splice;
 pub use route::worker_of;
 pub use splice::Spliced;
+
+/// The workers a run of `--threads requested` has: 1 to 255.
+pub fn workers(requested: usize) -> usize {
+    requested.clamp(1, usize::from(u8::MAX))
+}
 
 /// Batches in flight between the dispatcher, each worker and the merger.
 const DEPTH: usize = 4;
@@ -344,7 +351,7 @@ impl Shards {
         batches: Receiver<Batch>,
         recycle: Sender<Batch>,
     ) -> Result<Shards> {
-        let n = n.clamp(1, usize::from(u8::MAX));
+        let n = workers(n);
         let mut config = config.clone();
         // The caps are shared out: together the workers hold what one engine would.
         config.flows.max_flows = config.flows.max_flows.div_ceil(n).max(1);
@@ -379,7 +386,11 @@ impl Shards {
             .name("capd-dispatch".into())
             .spawn(move || {
                 for batch in batches {
-                    let workers = batch.frames().map(|f| worker_of(&f, n) as u8).collect();
+                    // Routed by the capture thread, as a rule (`Opened::route_ahead`).
+                    let workers = match batch.workers(n) {
+                        Some(w) => Arc::from(w),
+                        None => batch.frames().map(|f| worker_of(&f, n) as u8).collect(),
+                    };
                     let d = Arc::new(Dispatched { batch, workers });
                     for tx in &to_workers {
                         if tx.send(ToWorker::Batch(d.clone())).is_err() {

@@ -195,6 +195,10 @@ struct FrameSlot {
 pub struct Batch {
     data: Vec<u8>,
     slots: Vec<FrameSlot>,
+    /// Each frame's worker of `routed_for`, when the capture thread routes frames for
+    /// `--threads` (`Opened::route_ahead`); otherwise empty.
+    workers: Vec<u8>,
+    routed_for: usize,
     /// For a live capture with nothing to send: the current time, so that flows can expire
     /// while the interface is quiet.
     pub tick: Option<Timestamp>,
@@ -231,6 +235,38 @@ impl Batch {
             start: at.start,
             end: at.end,
         });
+    }
+
+    /// Routes the frame pushed last, whose bytes are `data`, to its worker of `n`
+    /// (`Batch::workers`).
+    fn route_last(&mut self, data: &[u8], n: usize) {
+        let Some(&s) = self.slots.last() else {
+            return;
+        };
+        if self.routed_for != n || self.workers.len() + 1 != self.slots.len() {
+            // The batch's frames so far were not routed for `n`: they are, all, or none is.
+            self.workers.clear();
+            self.routed_for = 0;
+            if self.slots.len() != 1 {
+                return;
+            }
+            self.routed_for = n;
+        }
+        let frame = Frame {
+            number: s.number,
+            ts: s.ts,
+            linktype: s.linktype,
+            orig_len: s.orig_len,
+            data,
+        };
+        self.workers.push(crate::shard::worker_of(&frame, n) as u8);
+    }
+
+    /// Each frame's worker of `n` (`shard::worker_of`), if the capture thread routed every
+    /// frame of the batch for `n` workers.
+    pub fn workers(&self, n: usize) -> Option<&[u8]> {
+        (self.routed_for == n && self.workers.len() == self.slots.len())
+            .then_some(&self.workers[..])
     }
 
     fn is_full(&self) -> bool {
@@ -271,6 +307,8 @@ impl Batch {
         }
         self.data.clear();
         self.slots.clear();
+        self.workers.clear();
+        self.routed_for = 0;
         self.tick = None;
     }
 }
@@ -308,9 +346,19 @@ pub struct Opened {
     count: Option<u64>,
     /// The block reader, for a regular file in classic pcap format.
     fast: Option<pcapfile::PcapFile>,
+    /// Workers the capture thread routes frames to (`Batch::workers`); 0 or 1: none.
+    route_ahead: usize,
 }
 
 impl Opened {
+    /// Has the capture thread give each frame it batches its worker of `workers`
+    /// (`Batch::workers`), which the dispatcher of `--threads` would otherwise work out: the
+    /// capture thread has the frame's bytes in its cache, the dispatcher's would be reading
+    /// them for the first time.
+    pub fn route_ahead(&mut self, workers: usize) {
+        self.route_ahead = workers;
+    }
+
     /// The link type of the capture (LINKTYPE_* value).
     pub fn linktype(&self) -> i32 {
         self.linktype
@@ -355,6 +403,7 @@ pub fn open(config: &CaptureConfig) -> Result<Opened, CaptureError> {
         offline_filter: None,
         savefile: None,
         count: config.count,
+        route_ahead: 0,
         fast: match &config.source {
             // A batch is full once its frames reach BATCH_BYTES into its block: blocks reach a
             // little further, so that the frame across that mark is nearly always whole in one.
@@ -499,6 +548,9 @@ struct Sending {
     batch: Batch,
     dropped: u64,
     hung_up: bool,
+    /// The capture's link type, and the workers frames are routed to (`Opened::route_ahead`).
+    linktype: i32,
+    route: usize,
 }
 
 impl Sending {
@@ -557,14 +609,14 @@ fn timestamp(h: &pcap::PacketHeader) -> Timestamp {
 
 /// Counts a record of a replayed file (from libpcap or the block reader), and unless the
 /// filter rejects it writes it to the `-w` file and batches it for the pipeline: a copy of its
-/// bytes, or with `at` its place in the block reader's block. The caller sends a full batch.
+/// bytes, or with `at` its place in the block reader's block; with `route` workers, routed.
+/// The caller sends a full batch.
 fn deliver(
     packet: &pcap::Packet<'_>,
     report: &mut CaptureReport,
     savefile: &mut Option<Savefile>,
     filter: &Option<pcap::BpfProgram>,
-    batch: &mut Batch,
-    linktype: i32,
+    out: &mut Sending,
     at: Option<std::ops::Range<usize>>,
 ) {
     report.records += 1;
@@ -578,9 +630,13 @@ fn deliver(
         w.write(packet);
     }
     let (number, ts, orig_len) = (report.records, timestamp(packet.header), packet.header.len);
+    let (batch, linktype) = (&mut out.batch, out.linktype);
     match at {
         Some(at) => batch.push_in_place(number, ts, linktype, orig_len, at),
         None => batch.push(number, ts, linktype, orig_len, packet.data),
+    }
+    if out.route > 1 {
+        batch.route_last(packet.data, out.route);
     }
 }
 
@@ -598,6 +654,8 @@ fn run(
         batch: Batch::default(),
         dropped: 0,
         hung_up: false,
+        linktype: o.linktype,
+        route: o.route_ahead,
     };
     let linktype = o.linktype;
     let limit = o.count.unwrap_or(u64::MAX);
@@ -633,8 +691,7 @@ fn run(
                         &mut report,
                         &mut o.savefile,
                         &o.offline_filter,
-                        &mut out.batch,
-                        linktype,
+                        &mut out,
                         Some(at),
                     );
                     if out.batch.is_full() {
@@ -666,8 +723,7 @@ fn run(
                     &mut report,
                     &mut o.savefile,
                     &o.offline_filter,
-                    &mut out.batch,
-                    linktype,
+                    &mut out,
                     None,
                 );
                 if out.batch.is_full() {
@@ -700,6 +756,9 @@ fn run(
                         packet.header.len,
                         packet.data,
                     );
+                    if out.route > 1 {
+                        out.batch.route_last(packet.data, out.route);
+                    }
                 });
                 report.records += got;
                 report.passed += got;
@@ -837,5 +896,51 @@ mod tests {
         b.push(2, Timestamp::default(), 1, 0, &vec![0; 3 * BATCH_BYTES]);
         b.clear();
         assert_eq!(b.data.capacity(), 0, "an oversized buffer is released");
+    }
+
+    #[test]
+    fn frames_routed_by_the_capture_thread_go_where_the_dispatcher_sends_them() {
+        use etherparse::PacketBuilder;
+        let mut frames: Vec<Vec<u8>> = Vec::new();
+        for i in 0..64u8 {
+            let mut out = Vec::new();
+            let b = PacketBuilder::ethernet2([1; 6], [2; 6]);
+            let b = if i % 3 == 0 {
+                b.ipv6([0x20; 16], [0x30 + i; 16], 64)
+            } else {
+                b.ipv4([192, 0, 2, i], [198, 51, 100, 7], 64)
+            };
+            if i % 5 == 0 {
+                b.udp(5353, u16::from(i)).write(&mut out, b"x").unwrap();
+            } else {
+                b.tcp(40000 + u16::from(i), 443, 1, 1024)
+                    .write(&mut out, b"x")
+                    .unwrap();
+            }
+            frames.push(out);
+        }
+        frames.push(b"not a frame".to_vec());
+        for n in [2, 3, 7] {
+            let mut b = Batch::default();
+            for (i, f) in frames.iter().enumerate() {
+                b.push(i as u64 + 1, Timestamp::default(), 1, f.len() as u32, f);
+                b.route_last(f, n);
+            }
+            let want: Vec<u8> = b
+                .frames()
+                .map(|f| crate::shard::worker_of(&f, n) as u8)
+                .collect();
+            assert!(
+                want.iter().any(|&w| w > 0),
+                "the frames are spread over workers"
+            );
+            assert_eq!(b.workers(n), Some(&want[..]), "{n} workers");
+            // Routed for another number of workers, or not every frame: left to the dispatcher.
+            assert_eq!(b.workers(n + 1), None);
+            b.push(99, Timestamp::default(), 1, 1, b"x");
+            assert_eq!(b.workers(n), None);
+            b.clear();
+            assert_eq!(b.workers(n), None);
+        }
     }
 }
