@@ -573,7 +573,8 @@ impl Sending {
         fast.take_block(&mut self.batch.data);
     }
 
-    /// Hands the current batch, its frames in the reader's block, to the pipeline.
+    /// Hands the current batch, its frames in the reader's block, to the pipeline (unless it
+    /// has none: then the block is only dropped).
     fn hand_block(&mut self, fast: &mut pcapfile::PcapFile) {
         self.adopt(fast);
         self.flush();
@@ -694,7 +695,10 @@ fn run(
                         &mut out,
                         Some(at),
                     );
-                    if out.batch.is_full() {
+                    // A block is handed on once a batch's worth of it is read, whatever the
+                    // filter kept of it: a block that a filtered batch pinned would grow with
+                    // every record the filter rejected.
+                    if out.batch.is_full() || fast.handed_out() >= BATCH_BYTES {
                         out.hand_block(fast);
                     }
                 }
@@ -896,6 +900,58 @@ mod tests {
         b.push(2, Timestamp::default(), 1, 0, &vec![0; 3 * BATCH_BYTES]);
         b.clear();
         assert_eq!(b.data.capacity(), 0, "an oversized buffer is released");
+    }
+
+    #[test]
+    fn a_replay_whose_filter_keeps_one_frame_still_reads_in_bounded_blocks() {
+        use etherparse::PacketBuilder;
+        // One TCP frame, then 3 MiB of UDP frames that the filter rejects.
+        let mut file = Vec::new();
+        for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65_535, 1] {
+            file.extend_from_slice(&v.to_le_bytes());
+        }
+        for i in 0..3000u32 {
+            let mut frame = Vec::new();
+            let b =
+                PacketBuilder::ethernet2([1; 6], [2; 6]).ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64);
+            if i == 0 {
+                b.tcp(40000, 443, 1, 1024)
+                    .write(&mut frame, &[0; 1000])
+                    .unwrap();
+            } else {
+                b.udp(5353, 5353).write(&mut frame, &[0; 1000]).unwrap();
+            }
+            for v in [i, 0, frame.len() as u32, frame.len() as u32] {
+                file.extend_from_slice(&v.to_le_bytes());
+            }
+            file.extend_from_slice(&frame);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("one-tcp.pcap");
+        std::fs::write(&path, &file).unwrap();
+        let opened = open(&CaptureConfig {
+            source: Source::File(path),
+            filter: Some("tcp".into()),
+            count: None,
+            write: None,
+        })
+        .unwrap();
+        let (tx, rx) = crossbeam_channel::bounded(QUEUE_BATCHES);
+        let (_recycle_tx, recycle_rx) = crossbeam_channel::bounded(QUEUE_BATCHES);
+        let stop = Arc::new(AtomicBool::new(false));
+        let capture = spawn(opened, tx, recycle_rx, stop).unwrap();
+        let batches: Vec<Batch> = rx.iter().collect();
+        let report = capture.join().unwrap();
+        assert_eq!((report.records, report.passed), (3000, 1));
+        assert_eq!(batches.iter().map(Batch::len).sum::<usize>(), 1);
+        let frame = batches[0].frame(0);
+        assert_eq!(frame.number, 1);
+        assert_eq!(frame.data.len(), 1054);
+        // The batch holding the one frame was handed on with a batch's worth of the file, not
+        // with the whole of it.
+        for b in &batches {
+            assert!(b.data.len() < BATCH_BYTES + 8192, "{} bytes", b.data.len());
+        }
     }
 
     #[test]

@@ -126,6 +126,11 @@ impl PcapFile {
         Next::Record(header, start + RECORD_HEADER..start + total)
     }
 
+    /// Bytes of the current block handed out: its records since the last `take_block`.
+    pub fn handed_out(&self) -> usize {
+        self.pos
+    }
+
     /// The bytes of a record `next` handed out since the last `take_block`.
     pub fn bytes(&self, at: Range<usize>) -> &[u8] {
         self.buf.get(at).unwrap_or_default()
