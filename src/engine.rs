@@ -266,8 +266,22 @@ impl Engine {
 
     /// The capture is over: every open flow ends.
     pub fn finish(&mut self) {
+        self.finish_with(usize::MAX, |_| true);
+    }
+
+    /// `finish`, calling `between` each time another `every` flows have ended, so that their
+    /// events can be taken while the rest end; once `between` returns `false` it is not
+    /// called again.
+    pub fn finish_with(&mut self, every: usize, mut between: impl FnMut(&mut Engine) -> bool) {
         let mut table = std::mem::replace(&mut self.table, FlowTable::placeholder());
-        table.drain_with(|flow| self.sweep_flow(flow, EndReason::End));
+        let (mut ended, mut more) = (0usize, true);
+        table.drain_with(|flow| {
+            self.sweep_flow(flow, EndReason::End);
+            ended += 1;
+            if more && ended % every.max(1) == 0 {
+                more = between(self);
+            }
+        });
         self.table = table;
     }
 

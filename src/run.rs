@@ -137,10 +137,8 @@ pub fn run_with(
 
     let mut stats = match engine_stats {
         Some(s) => s,
-        None => {
-            engine.finish();
-            engine.stats()
-        }
+        // The engine thread has ended the flows still open (`dissect`).
+        None => engine.stats(),
     };
     stats.dropped_queue = report.dropped_queue;
     stats.received = report.records;
@@ -297,7 +295,15 @@ fn dissect(
             return;
         }
     }
-    if pass_on(engine, &mut filling, &mut hand_over, true) && !filling.events.is_empty() {
+    // The capture is over: the flows still open end here, and their events go out through the
+    // handovers like any others, written while the rest are still being ended rather than
+    // after the last of them (`run_with` then finds nothing left to end or drain).
+    let mut open = true;
+    engine.finish_with(HANDOVER_EVENTS / 2, |engine| {
+        open = pass_on(engine, &mut filling, &mut hand_over, false);
+        open
+    });
+    if open && pass_on(engine, &mut filling, &mut hand_over, true) && !filling.events.is_empty() {
         hand_over(engine, &mut filling, false);
     }
 }
