@@ -189,6 +189,19 @@ struct FrameSlot {
     end: usize,
 }
 
+impl FrameSlot {
+    /// The frame this slot describes, its bytes `data`.
+    fn frame(self, data: &[u8]) -> Frame<'_> {
+        Frame {
+            number: self.number,
+            ts: self.ts,
+            linktype: self.linktype,
+            orig_len: self.orig_len,
+            data,
+        }
+    }
+}
+
 /// A batch of frames, their bytes in one buffer reused from batch to batch: back to back, or,
 /// replaying a plain pcap file, where the file's block put them (`Sending::hand_block`).
 #[derive(Debug, Default)]
@@ -208,17 +221,11 @@ impl Batch {
     fn push(&mut self, number: u64, ts: Timestamp, linktype: i32, orig_len: u32, data: &[u8]) {
         let start = self.data.len();
         self.data.extend_from_slice(data);
-        self.slots.push(FrameSlot {
-            number,
-            ts,
-            linktype,
-            orig_len,
-            start,
-            end: self.data.len(),
-        });
+        self.push_in_place(number, ts, linktype, orig_len, start..self.data.len());
     }
 
-    /// Takes a frame that lies at `at` in the block the batch will hold (`Sending::adopt`).
+    /// Takes a frame that lies at `at` in the batch's buffer, or in the block the batch will
+    /// hold as its buffer (`Sending::adopt`).
     fn push_in_place(
         &mut self,
         number: u64,
@@ -252,14 +259,8 @@ impl Batch {
             }
             self.routed_for = n;
         }
-        let frame = Frame {
-            number: s.number,
-            ts: s.ts,
-            linktype: s.linktype,
-            orig_len: s.orig_len,
-            data,
-        };
-        self.workers.push(crate::shard::worker_of(&frame, n) as u8);
+        self.workers
+            .push(crate::shard::worker_of(&s.frame(data), n) as u8);
     }
 
     /// Each frame's worker of `n` (`shard::worker_of`), if the capture thread routed every
@@ -286,13 +287,7 @@ impl Batch {
     /// The `i`th frame (`i < len()`).
     pub fn frame(&self, i: usize) -> Frame<'_> {
         let s = self.slots[i];
-        Frame {
-            number: s.number,
-            ts: s.ts,
-            linktype: s.linktype,
-            orig_len: s.orig_len,
-            data: self.data.get(s.start..s.end).unwrap_or_default(),
-        }
+        s.frame(self.data.get(s.start..s.end).unwrap_or_default())
     }
 
     /// The frames, in capture order.
@@ -573,8 +568,9 @@ impl Sending {
         fast.take_block(&mut self.batch.data);
     }
 
-    /// Hands the current batch, its frames in the reader's block, to the pipeline (unless it
-    /// has none: then the block is only dropped).
+    /// Hands the current batch, its frames in the reader's block, to the pipeline. A batch
+    /// with no frames (the filter kept none) is not sent: it keeps the block as its buffer,
+    /// which the next `adopt` hands back to the reader.
     fn hand_block(&mut self, fast: &mut pcapfile::PcapFile) {
         self.adopt(fast);
         self.flush();
@@ -658,7 +654,6 @@ fn run(
         linktype: o.linktype,
         route: o.route_ahead,
     };
-    let linktype = o.linktype;
     let limit = o.count.unwrap_or(u64::MAX);
     // Frames are wanted until the count is reached, the pipeline hangs up or a stop is asked.
     let more = |report: &CaptureReport, out: &Sending| {
@@ -756,7 +751,7 @@ fn run(
                     out.batch.push(
                         number,
                         timestamp(packet.header),
-                        linktype,
+                        out.linktype,
                         packet.header.len,
                         packet.data,
                     );
