@@ -1,14 +1,16 @@
 # The two commands a newcomer needs (see README.md):
 #   make run    set up, build, and replay the bundled mTLS lab capture
 #   make test   set up, build, and run every test (what CI runs)
-#   make bench  the benchmark: about 10 minutes, root, writes bench/RESULTS.md;
+#   make bench  the benchmark: about 20 minutes, root, writes bench/RESULTS.md;
 #               not part of make test. scripts/bench.sh --quick is the short version.
+#   make release  capd built with profile-guided optimization (scripts/pgo.sh), what the
+#               benchmark measures: target/pgo/HOST/release/capd
 #   make fuzz   (development, not part of make test) run each fuzz target for FUZZ_SECONDS
 
 CAPD := target/release/capd
 SAMPLE := captures/lab-mtls12.pcap
 
-.PHONY: run test bench setup setup-test setup-bench build lint fuzz
+.PHONY: run test bench setup setup-test setup-bench build release lint fuzz
 
 run: setup build
 	$(CAPD) -r $(SAMPLE)
@@ -30,6 +32,9 @@ setup-bench:
 
 build:
 	cargo build --release
+
+release: setup
+	scripts/pgo.sh
 
 lint:
 	cargo fmt --check

@@ -7,9 +7,11 @@
 #
 # Options: --runs N (timed runs per command, default 5, so that the median shrugs off a slow or
 # lucky run on a noisy machine; a command stops repeating once it has used 100 s, and a run is
-# stopped at 300 s), --no-live (skip the live test), --out FILE (where the results go).
+# stopped at 300 s), --no-live (skip the live test), --no-pgo (measure the plain build alone),
+# --out FILE (where the results go).
 # Environment: BENCH_DIR (scratch directory, default /tmp/capd-bench), CAPD (the binary to
-# measure, default target/release/capd, built if missing).
+# measure; by default the profile-guided build of scripts/pgo.sh, with the plain
+# `cargo build --release` binary timed beside it on the 1x mTLS and bulk captures).
 #
 # In one run it:
 #  1. makes its inputs in BENCH_DIR, reusing those whose stamp still matches:
@@ -41,6 +43,7 @@ quick=0
 runs=5
 runs_given=0
 live=1
+pgo=1
 out=""
 while [ $# -gt 0 ]; do
     case $1 in
@@ -52,6 +55,7 @@ while [ $# -gt 0 ]; do
             shift
             ;;
         --no-live) live=0 ;;
+        --no-pgo) pgo=0 ;;
         --out)
             [ $# -ge 2 ] || { echo "bench: --out needs a file name" >&2; exit 2; }
             out=$2
@@ -67,7 +71,10 @@ while [ $# -gt 0 ]; do
 done
 
 BENCH_DIR=${BENCH_DIR:-/tmp/capd-bench}
-CAPD=${CAPD:-$top/target/release/capd}
+plain=$top/target/release/capd
+# The profile-guided build is made after the plain one (below), unless CAPD names a binary.
+[ -n "${CAPD:-}" ] && pgo=0
+CAPD=${CAPD:-$plain}
 examples=$top/target/release/examples
 synth=$examples/bench_synth
 floor=$examples/bench_floor
@@ -136,6 +143,10 @@ loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
 say "building capd and the benchmark tools"
 (cd "$top" && cargo build --release --quiet --bin capd --example bench_synth --example bench_floor \
     --example bench_load --example bench_watch) || die "the build failed"
+if [ $pgo = 1 ]; then
+    say "building capd with profile-guided optimization (scripts/pgo.sh, about five minutes)"
+    CAPD=$("$here/pgo.sh") || die "the profile-guided build failed (--no-pgo measures the plain build)"
+fi
 [ -x "$CAPD" ] || die "$CAPD is not an executable"
 # The tree as built, not as it is when the results are written.
 capd_version="$("$CAPD" --version 2>/dev/null | head -1) (git $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$top" diff --quiet HEAD -- . ':(exclude)bench/RESULTS.md' 2>/dev/null || echo ", modified"))"
@@ -318,6 +329,9 @@ for f in "$mtls" "$bulk"; do
     say "timing on $f (${packets[$f]} packets)"
     measure "$n.floor" "$floor" "$f"
     measure "$n.capd_json" "$CAPD" -r "$f" --json
+    if [ $pgo = 1 ]; then
+        measure "$n.capd_json_plain" "$plain" -r "$f" --json
+    fi
     measure "$n.capd_json2" "$CAPD" -r "$f" --json --threads 2
     measure "$n.capd_human" "$CAPD" -r "$f"
     measure "$n.tshark" tshark -r "$f" -n "${tshark_fields[@]}"
@@ -509,6 +523,13 @@ ram=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
     echo "- load average (1, 5, 15 min) at the start: $loadavg_start; at the end: $loadavg_end. Above $(nproc), other work"
     echo "  competed for the CPUs and wall times are inflated: compare figures from the same run, and CPU seconds."
     echo "- capd: $capd_version; $(rustc --version)"
+    if [ $pgo = 1 ]; then
+        echo "- capd is built with profile-guided optimization (\`scripts/pgo.sh\`, \`make release\`): trained by replaying"
+        echo "  the sample captures of captures/ and the shared corpus, never the benchmark's inputs. The plain"
+        echo "  \`cargo build --release\` binary is timed beside it (rows \"plain build\"); output is identical."
+    else
+        echo "- capd as built by \`cargo build --release\` (no profile-guided optimization)."
+    fi
     echo "- $(tshark --version 2>/dev/null | head -1)"
     echo "- $(tcpdump --version 2>&1 | head -1), $(tcpdump --version 2>&1 | sed -n 2p)"
     echo
@@ -533,6 +554,9 @@ ram=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
         echo "| tool | runs | wall min / median (s) | M packets/s | MB/s | peak RSS (MiB) | CPU median (s) |"
         echo "|---|---:|---:|---:|---:|---:|---:|"
         row "$f" "$n.capd_json" "capd -r --json"
+        if [ $pgo = 1 ]; then
+            row "$f" "$n.capd_json_plain" "capd -r --json, plain build (no PGO)"
+        fi
         row "$f" "$n.capd_json2" "capd -r --json --threads 2"
         row "$f" "$n.capd_human" "capd -r (human)"
         row "$f" "$n.tshark" "tshark, TCP analysis + TLS fields"
