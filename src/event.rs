@@ -45,9 +45,20 @@ impl Timestamp {
             + (i128::from(self.nanos) - i128::from(earlier.nanos))
     }
 
+    /// Signed nanoseconds from `earlier` to `self`, as a float: the `i128` rounded to the
+    /// nearest `f64`, through `i64` whenever it fits (one instruction, where the `i128`
+    /// conversion is a library call; both round the same integer alike).
+    pub fn nanos_since_f64(self, earlier: Timestamp) -> f64 {
+        let n = self.nanos_since(earlier);
+        match i64::try_from(n) {
+            Ok(n) => n as f64,
+            Err(_) => n as f64,
+        }
+    }
+
     /// Milliseconds from `earlier` to `self`, as a float.
     pub fn millis_since(self, earlier: Timestamp) -> f64 {
-        self.nanos_since(earlier) as f64 / 1e6
+        self.nanos_since_f64(earlier) / 1e6
     }
 }
 
@@ -456,6 +467,28 @@ pub(crate) fn sample_packet() -> PacketEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn float_spans_round_the_whole_span_as_the_wide_conversion_does() {
+        let t = |secs, nanos| Timestamp::new(secs, nanos);
+        let pairs = [
+            (t(1_700_000_000, 5), t(1_700_000_000, 0)),
+            (t(1_700_000_000, 0), t(1_700_000_001, 999_999_999)),
+            (t(9_000_000_000, 1), t(0, 0)),
+            // Spans beyond i64 nanoseconds (292 years) take the wide path.
+            (t(i64::MAX, 999_999_999), t(i64::MIN, 0)),
+            (t(i64::MIN, 0), t(i64::MAX, 999_999_999)),
+            (t(i64::MAX / 1_000_000_000 + 1, 0), t(0, 0)),
+        ];
+        for (a, b) in pairs {
+            assert_eq!(
+                a.nanos_since_f64(b).to_bits(),
+                (a.nanos_since(b) as f64).to_bits(),
+                "{a:?} - {b:?}"
+            );
+            assert_eq!(a.millis_since(b), a.nanos_since(b) as f64 / 1e6);
+        }
+    }
 
     #[test]
     fn only_events_with_lists_or_boxes_hold_memory() {

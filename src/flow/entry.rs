@@ -176,7 +176,7 @@ impl<A> Flow<A> {
             handshake: self.handshake.clone(),
             start: self.first_ts,
             end: self.last_ts,
-            duration: self.last_ts.nanos_since(self.first_ts) as f64 / 1e9,
+            duration: self.last_ts.nanos_since_f64(self.first_ts) / 1e9,
             client_packets: self.counts[c].packets,
             client_bytes: self.counts[c].bytes,
             client_payload_bytes: self.counts[c].payload_bytes,
