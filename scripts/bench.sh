@@ -73,7 +73,8 @@ done
 BENCH_DIR=${BENCH_DIR:-/tmp/capd-bench}
 plain=$top/target/release/capd
 # The profile-guided build is made after the plain one (below), unless CAPD names a binary.
-[ -n "${CAPD:-}" ] && pgo=0
+given=${CAPD:-}
+[ -n "$given" ] && pgo=0
 CAPD=${CAPD:-$plain}
 examples=$top/target/release/examples
 synth=$examples/bench_synth
@@ -527,6 +528,8 @@ ram=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
         echo "- capd is built with profile-guided optimization (\`scripts/pgo.sh\`, \`make release\`): trained by replaying"
         echo "  the sample captures of captures/ and the shared corpus, never the benchmark's inputs. The plain"
         echo "  \`cargo build --release\` binary is timed beside it (rows \"plain build\"); output is identical."
+    elif [ -n "$given" ]; then
+        echo "- capd: the binary CAPD named, $given."
     else
         echo "- capd as built by \`cargo build --release\` (no profile-guided optimization)."
     fi
