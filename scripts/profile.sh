@@ -40,12 +40,14 @@ capture=${1:-${BENCH_DIR:-/tmp/capd-bench}/mtls-1x.pcap}
 [ -r "$capture" ] || die "cannot read $capture (make bench creates the benchmark's captures)"
 
 # name FILE INSTRUCTIONS: which of capd's threads a callgrind file is, from the functions it
-# ran; the dispatcher (`--threads`) runs nothing of capd's that is not inlined.
+# ran; the dispatcher (`--threads`) runs nothing of capd's that is not inlined. The main
+# thread is looked for before the engine's, whose functions it may call: in a profile-guided
+# build (scripts/pgo.sh) `run_with` is inlined and `pipeline` itself (not its closures) names it.
 name() {
     if grep -q 'capd::shard::work' "$1"; then echo worker
-    elif grep -q 'capd::shard::Shards::merge\|capd::run::run_with' "$1"; then echo main
+    elif grep -q 'capd::shard::Shards::merge\|capd::run::run_with\|capd::run::pipeline\($\|[^:]\)' "$1"; then echo main
     elif grep -q 'capd::engine::Engine' "$1"; then echo engine
-    elif grep -q 'capd::capture::deliver\|capd::capture::pcapfile' "$1"; then echo capture
+    elif grep -q 'capd::capture::deliver\|capd::capture::pcapfile\|capd::capture::Sending' "$1"; then echo capture
     elif [ "$2" -gt 1000000 ]; then echo dispatch
     else echo other
     fi
