@@ -49,10 +49,10 @@ impl Timestamp {
     /// nearest `f64`, through `i64` whenever it fits (one instruction, where the `i128`
     /// conversion is a library call; both round the same integer alike).
     pub fn nanos_since_f64(self, earlier: Timestamp) -> f64 {
-        let n = self.nanos_since(earlier);
-        match i64::try_from(n) {
-            Ok(n) => n as f64,
-            Err(_) => n as f64,
+        let wide = self.nanos_since(earlier);
+        match i64::try_from(wide) {
+            Ok(narrow) => narrow as f64,
+            Err(_) => wide as f64,
         }
     }
 

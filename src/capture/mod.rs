@@ -549,6 +549,27 @@ struct Sending {
 }
 
 impl Sending {
+    /// Batches a frame whose bytes are `data`: a copy of them, or with `at` their place in the
+    /// block reader's block; routed to its worker when the capture routes frames
+    /// (`Opened::route_ahead`).
+    fn add_frame(
+        &mut self,
+        number: u64,
+        ts: Timestamp,
+        orig_len: u32,
+        data: &[u8],
+        at: Option<std::ops::Range<usize>>,
+    ) {
+        let (batch, linktype) = (&mut self.batch, self.linktype);
+        match at {
+            Some(at) => batch.push_in_place(number, ts, linktype, orig_len, at),
+            None => batch.push(number, ts, linktype, orig_len, data),
+        }
+        if self.route > 1 {
+            batch.route_last(data, self.route);
+        }
+    }
+
     /// Tells the pipeline what time it is while the interface is quiet.
     fn tick(&mut self, now: Timestamp) {
         if !self.batch.is_empty() || self.hung_up {
@@ -605,9 +626,8 @@ fn timestamp(h: &pcap::PacketHeader) -> Timestamp {
 }
 
 /// Counts a record of a replayed file (from libpcap or the block reader), and unless the
-/// filter rejects it writes it to the `-w` file and batches it for the pipeline: a copy of its
-/// bytes, or with `at` its place in the block reader's block; with `route` workers, routed.
-/// The caller sends a full batch.
+/// filter rejects it writes it to the `-w` file and batches it for the pipeline
+/// (`Sending::add_frame`). The caller sends a full batch.
 fn deliver(
     packet: &pcap::Packet<'_>,
     report: &mut CaptureReport,
@@ -626,15 +646,13 @@ fn deliver(
     if let Some(w) = savefile {
         w.write(packet);
     }
-    let (number, ts, orig_len) = (report.records, timestamp(packet.header), packet.header.len);
-    let (batch, linktype) = (&mut out.batch, out.linktype);
-    match at {
-        Some(at) => batch.push_in_place(number, ts, linktype, orig_len, at),
-        None => batch.push(number, ts, linktype, orig_len, packet.data),
-    }
-    if out.route > 1 {
-        batch.route_last(packet.data, out.route);
-    }
+    out.add_frame(
+        report.records,
+        timestamp(packet.header),
+        packet.header.len,
+        packet.data,
+        at,
+    );
 }
 
 fn run(
@@ -748,16 +766,13 @@ fn run(
                     if let Some(w) = &mut o.savefile {
                         w.write(&packet);
                     }
-                    out.batch.push(
+                    out.add_frame(
                         number,
                         timestamp(packet.header),
-                        out.linktype,
                         packet.header.len,
                         packet.data,
+                        None,
                     );
-                    if out.route > 1 {
-                        out.batch.route_last(packet.data, out.route);
-                    }
                 });
                 report.records += got;
                 report.passed += got;
