@@ -45,15 +45,27 @@ impl Timestamp {
             + (i128::from(self.nanos) - i128::from(earlier.nanos))
     }
 
-    /// Signed nanoseconds from `earlier` to `self`, as a float: the `i128` rounded to the
-    /// nearest `f64`, through `i64` whenever it fits (one instruction, where the `i128`
-    /// conversion is a library call; both round the same integer alike).
+    /// Signed nanoseconds from `earlier` to `self`, as a float: the exact span rounded to the
+    /// nearest `f64`. Worked out in `i64` whenever it fits (292 years), where the conversion
+    /// is one instruction; the `i128` conversion is a library call. The narrow path does not
+    /// start from the `i128` span: the optimizer folds a conversion of the `i128` narrowed to
+    /// `i64` back into the `i128` conversion, call and all.
     pub fn nanos_since_f64(self, earlier: Timestamp) -> f64 {
-        let wide = self.nanos_since(earlier);
-        match i64::try_from(wide) {
-            Ok(narrow) => narrow as f64,
-            Err(_) => wide as f64,
+        let narrow = self
+            .secs
+            .checked_sub(earlier.secs)
+            .and_then(|s| s.checked_mul(1_000_000_000))
+            .and_then(|ns| ns.checked_add(i64::from(self.nanos) - i64::from(earlier.nanos)));
+        match narrow {
+            Some(ns) => ns as f64,
+            None => self.wide_nanos_since_f64(earlier),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wide_nanos_since_f64(self, earlier: Timestamp) -> f64 {
+        self.nanos_since(earlier) as f64
     }
 
     /// Milliseconds from `earlier` to `self`, as a float.
