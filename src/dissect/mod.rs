@@ -169,8 +169,8 @@ pub struct TlsSession {
     pub version: Option<session::Name>,
     pub cipher_suite: Option<session::Name>,
     pub cipher_suite_id: Option<u16>,
-    pub sni: Option<String>,
-    pub alpn: Option<String>,
+    pub sni: Option<std::sync::Arc<str>>,
+    pub alpn: Option<std::sync::Arc<str>>,
     /// Message names, static: a handshake in flight allocates none.
     pub client_messages: Vec<&'static str>,
     pub server_messages: Vec<&'static str>,
@@ -182,9 +182,9 @@ pub struct TlsSession {
     /// Summaries shared with the other sessions that sent the same certificate (see `cert`).
     pub server_certs: Vec<std::sync::Arc<CertSummary>>,
     pub client_certs: Vec<std::sync::Arc<CertSummary>>,
-    pub ja3: Option<String>,
+    pub ja3: Option<std::sync::Arc<str>>,
     pub ja3s: Option<String>,
-    pub ja4: Option<String>,
+    pub ja4: Option<std::sync::Arc<str>>,
     pub timing: Timing,
     /// With `--ca`: whether the session passes the CA's checks, and why not.
     #[serde(skip_serializing_if = "Option::is_none")]

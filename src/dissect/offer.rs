@@ -42,10 +42,10 @@ pub struct ClientHelloOffer {
     pub grease: bool,
 }
 
-/// Decoded ClientHello, as reported: the session id, hex, and the shared offer.
+/// Decoded ClientHello, as reported: the session id and the shared offer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientHelloInfo {
-    pub session_id: String,
+    pub session_id: super::session::SessionId,
     pub offer: Arc<ClientHelloOffer>,
 }
 
@@ -166,11 +166,13 @@ pub fn offer(ch: &ClientHello) -> Arc<ClientHelloOffer> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HelloFacts {
     /// JA3 and JA4 (none for an SSL 2.0-format hello).
-    pub ja3: Option<String>,
-    pub ja4: Option<String>,
-    pub sni: Option<String>,
+    /// Shared with each session the hello opens (`TlsSession`), which holds them without a
+    /// copy of its own.
+    pub ja3: Option<Arc<str>>,
+    pub ja4: Option<Arc<str>>,
+    pub sni: Option<Arc<str>>,
     /// The first protocol offered.
-    pub alpn: Option<String>,
+    pub alpn: Option<Arc<str>>,
     pub alpn_offered: bool,
     pub offer: Arc<ClientHelloOffer>,
 }
@@ -178,13 +180,13 @@ pub struct HelloFacts {
 impl HelloFacts {
     pub fn of(ch: &ClientHello) -> HelloFacts {
         HelloFacts {
-            ja3: (!ch.sslv2_format).then(|| fingerprint::ja3(ch)),
-            ja4: (!ch.sslv2_format).then(|| fingerprint::ja4(ch)),
-            sni: ch.sni.clone(),
+            ja3: (!ch.sslv2_format).then(|| fingerprint::ja3(ch).into()),
+            ja4: (!ch.sslv2_format).then(|| fingerprint::ja4(ch).into()),
+            sni: ch.sni.as_deref().map(Arc::from),
             alpn: ch
                 .alpn
                 .first()
-                .map(|p| String::from_utf8_lossy(p).into_owned()),
+                .map(|p| Arc::from(String::from_utf8_lossy(p))),
             alpn_offered: !ch.alpn.is_empty(),
             offer: offer(ch),
         }
@@ -245,7 +247,7 @@ mod tests {
     fn serializes_as_one_object_with_the_session_id_among_the_offer() {
         let ch = parse_client_hello(&sample_client_hello()).unwrap();
         let info = ClientHelloInfo {
-            session_id: "abcd".into(),
+            session_id: super::super::session::SessionId(vec![0xab, 0xcd]),
             offer: offer(&ch),
         };
         let v = serde_json::to_value(&info).unwrap();

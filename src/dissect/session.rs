@@ -34,11 +34,23 @@ const MAX_MESSAGES: usize = 64;
 /// name in the common case).
 pub type Name = std::borrow::Cow<'static, str>;
 
+/// A hello's session id, reported as lowercase hex (`cert::hex`). Kept as the bytes the
+/// hello carried, so that the output writes the digits and the dissecting thread formats
+/// nothing for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionId(pub Vec<u8>);
+
+impl Serialize for SessionId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&cert::hex(&self.0))
+    }
+}
+
 /// Decoded ServerHello, as reported.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ServerHelloInfo {
     pub version: Name,
-    pub session_id: String,
+    pub session_id: SessionId,
     pub cipher_suite: Name,
     pub compression_method: u8,
     pub extensions: Vec<Name>,
@@ -442,7 +454,7 @@ impl SessionBuilder {
             self.s.cipher_suite = Some(cipher_suite_name(sh.cipher));
             self.s.cipher_suite_id = Some(sh.cipher);
             if let Some(p) = &sh.alpn {
-                self.s.alpn = Some(String::from_utf8_lossy(p).into_owned());
+                self.s.alpn = Some(std::sync::Arc::from(String::from_utf8_lossy(p)));
             } else if self.client_hello.as_ref().is_some_and(|c| c.alpn_offered) {
                 // The server chose no protocol: report the choice, not the offer.
                 self.s.alpn = None;
@@ -618,7 +630,7 @@ impl SessionBuilder {
         let mut s = std::mem::take(&mut self.s);
         let mut details = self.details.take().unwrap_or_default();
         details.client_hello = self.client_hello.take().map(|c| ClientHelloInfo {
-            session_id: cert::hex(&c.session_id),
+            session_id: SessionId(c.session_id),
             offer: c.offer,
         });
         details.server_hello = self.server_hello.as_ref().map(server_hello_info);
@@ -641,7 +653,7 @@ impl SessionBuilder {
 fn server_hello_info(sh: &ServerHello) -> ServerHelloInfo {
     ServerHelloInfo {
         version: Version(sh.negotiated_version()).name(),
-        session_id: cert::hex(&sh.session_id),
+        session_id: SessionId(sh.session_id.clone()),
         cipher_suite: cipher_suite_name(sh.cipher),
         compression_method: sh.compression,
         extensions: sh.extensions.iter().map(|e| extension_name(*e)).collect(),

@@ -166,6 +166,18 @@ impl JsonBuf {
         self.bytes.push(b'"');
     }
 
+    /// Bytes as a quoted string of lowercase hex digit pairs (`cert::hex`).
+    pub fn hex(&mut self, bytes: &[u8]) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        self.bytes.reserve(bytes.len() * 2 + 2);
+        self.bytes.push(b'"');
+        for &b in bytes {
+            self.bytes.push(HEX[usize::from(b >> 4)]);
+            self.bytes.push(HEX[usize::from(b & 0x0f)]);
+        }
+        self.bytes.push(b'"');
+    }
+
     /// `true` or `false`.
     #[inline]
     pub fn bool(&mut self, v: bool) {

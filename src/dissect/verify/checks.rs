@@ -122,7 +122,7 @@ impl Judge<'_> {
         };
         let (name, source, require_cn) = match (&self.v.expect_cn, &self.s.sni) {
             (Some(n), _) => (n.clone(), "the name given with --expect-cn", true),
-            (None, Some(sni)) => (sni.clone(), "the SNI the client sent", false),
+            (None, Some(sni)) => (sni.to_string(), "the SNI the client sent", false),
             (None, None) => (
                 self.s.server.ip.to_string(),
                 "the address the client connected to, as it sent no SNI",

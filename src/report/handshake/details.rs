@@ -7,7 +7,7 @@ use crate::dissect::messages::{
     CertificateRequest, CertificateVerify, ClientKeyExchange, NewSessionTicket, ServerKeyExchange,
 };
 use crate::dissect::offer::{ClientHelloInfo, ClientHelloOffer};
-use crate::dissect::session::{AppDataCounts, HandshakeDetails, ServerHelloInfo};
+use crate::dissect::session::{AppDataCounts, HandshakeDetails, ServerHelloInfo, SessionId};
 use crate::report::jsonw::JsonBuf;
 
 pub(super) fn handshake_details(b: &mut JsonBuf, shared: &mut Shared, d: &HandshakeDetails) {
@@ -53,7 +53,7 @@ pub(super) fn handshake_details(b: &mut JsonBuf, shared: &mut Shared, d: &Handsh
             Some(r) => {
                 let (before, after) = r.bytes.split_at(r.split);
                 b.bytes.extend_from_slice(before);
-                b.str(session_id);
+                b.hex(&session_id.0);
                 b.bytes.extend_from_slice(after);
             }
             None => {
@@ -156,7 +156,7 @@ fn write_certificate_verify(b: &mut JsonBuf, v: &CertificateVerify) {
 fn write_client_hello(
     b: &mut JsonBuf,
     offer: &ClientHelloOffer,
-    session_id: Option<&str>,
+    session_id: Option<&SessionId>,
 ) -> usize {
     let ClientHelloOffer {
         version,
@@ -190,7 +190,7 @@ fn write_client_hello(
     b.raw(",\"session_id\":");
     let split = b.bytes.len();
     if let Some(id) = session_id {
-        b.str(id);
+        b.hex(&id.0);
     }
     if let Some(n) = session_ticket_len {
         b.raw(",\"session_ticket_len\":");
@@ -233,7 +233,7 @@ fn write_server_hello(b: &mut JsonBuf, h: &ServerHelloInfo) {
         b.str(k);
     }
     b.raw(",\"session_id\":");
-    b.str(session_id);
+    b.hex(&session_id.0);
     b.raw(",\"version\":");
     b.str(version);
     b.byte(b'}');

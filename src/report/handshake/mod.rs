@@ -328,7 +328,7 @@ mod tests {
     };
     use crate::dissect::offer::ClientHelloInfo;
     use crate::dissect::session::Name;
-    use crate::dissect::session::{AppDataCounts, HandshakeDetails, ServerHelloInfo};
+    use crate::dissect::session::{AppDataCounts, HandshakeDetails, ServerHelloInfo, SessionId};
     use crate::engine::{Engine, EngineConfig, Frame};
     use crate::event::{Event, Timestamp};
     use crate::report::sorted;
@@ -464,7 +464,7 @@ mod tests {
                 any::<Option<usize>>(),
                 any::<bool>(),
                 any::<bool>(),
-                text(),
+                any::<Vec<u8>>(),
             ),
         )
             .prop_map(
@@ -473,7 +473,7 @@ mod tests {
                     (ec_point_formats, signature_algorithms, supported_versions, key_share),
                     (alpn, session_ticket_len, sslv2_format, grease, session_id),
                 )| ClientHelloInfo {
-                    session_id,
+                    session_id: SessionId(session_id),
                     offer: Arc::new(ClientHelloOffer {
                         version,
                         cipher_suites,
@@ -495,7 +495,7 @@ mod tests {
 
     fn details() -> impl Strategy<Value = HandshakeDetails> {
         let server_hello = (
-            (name(), text(), name(), any::<u8>()),
+            (name(), any::<Vec<u8>>(), name(), any::<u8>()),
             (names(), prop::option::of(name()), any::<bool>()),
         )
             .prop_map(
@@ -504,7 +504,7 @@ mod tests {
                     (extensions, key_share, hello_retry_request),
                 )| ServerHelloInfo {
                     version,
-                    session_id,
+                    session_id: SessionId(session_id),
                     cipher_suite,
                     compression_method,
                     extensions,
@@ -696,8 +696,8 @@ mod tests {
                     version: version.map(std::borrow::Cow::Owned),
                     cipher_suite: cipher_suite.map(std::borrow::Cow::Owned),
                     cipher_suite_id,
-                    sni,
-                    alpn,
+                    sni: sni.map(Into::into),
+                    alpn: alpn.map(Into::into),
                     client_messages,
                     server_messages,
                     mutual,
@@ -706,9 +706,9 @@ mod tests {
                     alert,
                     server_certs,
                     client_certs,
-                    ja3,
+                    ja3: ja3.map(Into::into),
                     ja3s,
-                    ja4,
+                    ja4: ja4.map(Into::into),
                     timing: Timing {
                         client_hello: t.0,
                         server_hello: t.1,
