@@ -47,7 +47,10 @@ fn main() -> ExitCode {
         None => {}
     }
     let config = match args.into_config(std::io::stdout().is_terminal()) {
-        Ok(c) => c,
+        Ok(c) => capd::cli::Config {
+            exit_after: true,
+            ..c
+        },
         Err(e) => {
             eprintln!("capd: {e}");
             return ExitCode::from(2);

@@ -122,7 +122,15 @@ pub fn run_with(
         let ended = shards.merge(sink.as_mut(), live, &stop)?;
         (ended.closed, Some(ended.stats))
     } else {
-        let closed = pipeline(&mut engine, sink.as_mut(), rx, recycle_tx, live, &stop)?;
+        let closed = pipeline(
+            &mut engine,
+            sink.as_mut(),
+            rx,
+            recycle_tx,
+            live,
+            config.exit_after,
+            &stop,
+        )?;
         (closed, None)
     };
     if closed {
@@ -157,6 +165,11 @@ pub fn run_with(
     }
     if let Some(err) = report.error {
         anyhow::bail!(err);
+    }
+    if config.exit_after {
+        // The output is flushed: the exit frees the rest (`Config::exit_after`).
+        std::mem::forget(engine);
+        std::mem::forget(sink);
     }
     Ok(Outcome::Done)
 }
@@ -223,13 +236,15 @@ impl Supply {
 /// back to the engine thread, which drops their events and fills again the lists taken out
 /// of them (`Engine::absorb_spares`). `Ok(true)` when the reader closed stdout;
 /// then, or on a write error, `stop` is set so that the capture thread ends and the engine
-/// thread with it.
+/// thread with it. With `exit_after` (`Config::exit_after`) the engine thread leaves the
+/// written events it holds at the end for the exit to free.
 fn pipeline(
     engine: &mut Engine,
     sink: &mut dyn Sink,
     rx: Receiver<Batch>,
     recycle_tx: Sender<Batch>,
     live: bool,
+    exit_after: bool,
     stop: &AtomicBool,
 ) -> Result<bool> {
     let (events_tx, events_rx) = bounded::<Handover>(EVENT_DEPTH);
@@ -239,7 +254,9 @@ fn pipeline(
         std::thread::Builder::new()
             .name("capd-engine".into())
             .spawn_scoped(s, move || {
-                dissect(engine, rx, recycle_tx, events_tx, spent_rx, live)
+                dissect(
+                    engine, rx, recycle_tx, events_tx, spent_rx, live, exit_after,
+                )
             })
             .context("starting the engine thread")?;
         let written = write_all(sink, events_rx, spent_tx);
@@ -258,6 +275,7 @@ fn dissect(
     events_tx: Sender<Handover>,
     spent_rx: Receiver<Handover>,
     live: bool,
+    exit_after: bool,
 ) {
     let mut supply = Supply {
         spent: spent_rx,
@@ -305,6 +323,11 @@ fn dissect(
     });
     if open && pass_on(engine, &mut filling, &mut hand_over, true) && !filling.events.is_empty() {
         hand_over(engine, &mut filling, false);
+    }
+    if exit_after {
+        // The written events waiting to be dropped, and those still to come back, are left
+        // for the exit to free: the output waits for this thread before it ends.
+        std::mem::forget(supply);
     }
 }
 
