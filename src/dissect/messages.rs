@@ -32,26 +32,65 @@ fn be24(b: &[u8], at: usize) -> Option<usize> {
     )
 }
 
-/// The DER certificates of a Certificate message. TLS 1.3 adds a request context before the
-/// list and extensions after each entry (RFC 8446 section 4.4.2).
-pub fn certificate_chain(body: &[u8], tls13: bool) -> Option<Vec<&[u8]>> {
+/// The DER certificates of a Certificate message (`certificate_chain`): a list checked whole
+/// and read again on each walk, so that finding the certificates allocates nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CertChain<'a> {
+    list: &'a [u8],
+    tls13: bool,
+    len: usize,
+}
+
+impl<'a> CertChain<'a> {
+    /// Certificates in the chain.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The certificates, leaf first.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a [u8]> + use<'a> {
+        let (list, tls13) = (self.list, self.tls13);
+        let mut at = 0;
+        // Every entry was read whole once already (`certificate_chain`): none is missing.
+        (0..self.len).map(move |_| {
+            let (der, next) = cert_entry(list, at, tls13).unwrap_or_default();
+            at = next;
+            der
+        })
+    }
+}
+
+/// The certificate of the chain entry at `at` of `list`, and where the next entry starts.
+fn cert_entry(list: &[u8], at: usize, tls13: bool) -> Option<(&[u8], usize)> {
+    let len = be24(list, at)?;
+    let der = list.get(at + 3..at + 3 + len)?;
+    let mut next = at + 3 + len;
+    if tls13 {
+        next += 2 + usize::from(be16(list, next)?);
+    }
+    Some((der, next))
+}
+
+/// The DER certificates of a Certificate message, if every entry is whole. TLS 1.3 adds a
+/// request context before the list and extensions after each entry (RFC 8446 section 4.4.2).
+pub fn certificate_chain(body: &[u8], tls13: bool) -> Option<CertChain<'_>> {
     let mut at = 0;
     if tls13 {
         at = 1 + usize::from(*body.first()?);
     }
     let total = be24(body, at)?;
     let list = body.get(at + 3..at + 3 + total)?;
-    let mut certs = Vec::new();
+    let mut len = 0;
     let mut i = 0;
     while i < list.len() {
-        let len = be24(list, i)?;
-        certs.push(list.get(i + 3..i + 3 + len)?);
-        i += 3 + len;
-        if tls13 {
-            i += 2 + usize::from(be16(list, i)?);
-        }
+        (_, i) = cert_entry(list, i, tls13)?;
+        len += 1;
     }
-    Some(certs)
+    Some(CertChain { list, tls13, len })
 }
 
 /// The key exchange a ServerKeyExchange describes.
@@ -307,17 +346,22 @@ mod tests {
     fn certificate_chain_of_tls12_and_tls13_layouts() {
         let mut b = vec![0, 0, 10, 0, 0, 2, 0xaa, 0xbb, 0, 0, 2, 0xcc, 0xdd];
         b[2] = 10;
-        assert_eq!(
-            certificate_chain(&b, false).unwrap(),
-            [&[0xaa, 0xbb][..], &[0xcc, 0xdd][..]]
-        );
+        fn certs(chain: CertChain<'_>) -> Vec<&[u8]> {
+            chain.iter().collect()
+        }
+        let chain = certificate_chain(&b, false).unwrap();
+        assert_eq!(chain.len(), 2);
+        assert_eq!(chain.iter().len(), 2);
+        assert_eq!(certs(chain), [&[0xaa, 0xbb][..], &[0xcc, 0xdd][..]]);
         let tls13 = [0, 0, 0, 7, 0, 0, 2, 0xaa, 0xbb, 0, 0];
         assert_eq!(
-            certificate_chain(&tls13, true).unwrap(),
+            certs(certificate_chain(&tls13, true).unwrap()),
             [&[0xaa, 0xbb][..]]
         );
         assert_eq!(certificate_chain(&b[..8], false), None);
-        assert_eq!(certificate_chain(&[0, 0, 0], false).unwrap().len(), 0);
+        // A TLS 1.3 entry without its extensions' length is not whole.
+        assert_eq!(certificate_chain(&tls13[..9], true), None);
+        assert!(certificate_chain(&[0, 0, 0], false).unwrap().is_empty());
     }
 
     #[test]

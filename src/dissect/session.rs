@@ -29,6 +29,10 @@ pub use super::offer::ClientHelloInfo;
 const MAX_TRANSCRIPT: usize = 256 * 1024;
 /// Entries kept per message list (a renegotiating or looping peer cannot grow it further).
 const MAX_MESSAGES: usize = 64;
+/// Room a message list starts with: a full handshake names up to eight messages each way
+/// (TLS 1.2 with client certificates and a session ticket), which would otherwise take an
+/// allocation and a reallocation.
+const MESSAGES_RESERVED: usize = 8;
 
 /// A registry name: borrowed for known values, owned for `0x...` ones (no allocation per
 /// name in the common case).
@@ -267,6 +271,9 @@ impl SessionBuilder {
             &mut self.s.server_messages
         };
         if list.len() < MAX_MESSAGES {
+            if list.capacity() == 0 {
+                list.reserve_exact(MESSAGES_RESERVED);
+            }
             list.push(name);
         }
     }
@@ -351,10 +358,10 @@ impl SessionBuilder {
             (false, 2) => self.on_server_hello(ts, body, server_hello),
             (_, 11) => {
                 let ders = messages::certificate_chain(body, self.is_tls13()).unwrap_or_default();
-                let summaries: Vec<_> = ders.iter().map(|der| cert::summarize(der)).collect();
+                let summaries: Vec<_> = ders.iter().map(cert::summarize).collect();
                 let e = self.evidence.as_deref_mut();
                 let chain: Vec<Vec<u8>> = match &e {
-                    Some(e) if !e.withheld => ders.iter().map(|d| d.to_vec()).collect(),
+                    Some(e) if !e.withheld => ders.iter().map(<[u8]>::to_vec).collect(),
                     _ => Vec::new(),
                 };
                 if from_client {
