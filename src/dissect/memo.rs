@@ -35,7 +35,7 @@ impl<V: Clone> Memo<V> {
         if key.len() > self.max_key || self.capacity == 0 {
             return make();
         }
-        let h = FxBuildHasher.hash_one(key);
+        let h = slot_hash(key);
         if let Some((k, v)) = self.entries.get(&h)
             && **k == *key
         {
@@ -61,6 +61,22 @@ impl<V: Clone> Memo<V> {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+/// Bytes at each end of a long key that, with its length, pick its slot.
+const SAMPLE: usize = 64;
+
+/// The hash that picks `key`'s slot: of the whole of a short key; of a long one's length and
+/// first and last `SAMPLE` bytes. The whole key still confirms an entry, so a key that shares
+/// these with another only contends for its slot. Hashing the whole of a certificate (about
+/// 1 KB of DER, each handshake) cost as much as the rest of its lookup.
+fn slot_hash(key: &[u8]) -> u64 {
+    let n = key.len();
+    if n > 3 * SAMPLE {
+        FxBuildHasher.hash_one((n, &key[..SAMPLE], &key[n - SAMPLE..]))
+    } else {
+        FxBuildHasher.hash_one(key)
     }
 }
 
@@ -96,6 +112,23 @@ mod tests {
                 prop_assert!(m.len() <= 5);
             }
         }
+    }
+
+    #[test]
+    fn long_keys_alike_at_both_ends_are_told_apart() {
+        let key = |middle: u8| {
+            let mut k = vec![1; 1000];
+            k[500] = middle;
+            k
+        };
+        let (a, b) = (key(2), key(3));
+        assert_eq!(slot_hash(&a), slot_hash(&b), "same length, same ends");
+        assert_ne!(slot_hash(&a), slot_hash(&a[..999]));
+        let mut m = Memo::new(4, 2000);
+        assert_eq!(m.get_or_make(&a, || 2), 2);
+        assert_eq!(m.get_or_make(&b, || 3), 3, "not a's answer");
+        assert_eq!(m.get_or_make(&b, || 4), 3, "b remembered");
+        assert_eq!(m.get_or_make(&a, || 5), 5, "a gave way to b");
     }
 
     #[test]
