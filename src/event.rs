@@ -40,6 +40,25 @@ impl Timestamp {
 
     /// Signed nanoseconds from `earlier` to `self`.
     pub fn nanos_since(self, earlier: Timestamp) -> i128 {
+        match self.narrow_nanos_since(earlier) {
+            Some(ns) => i128::from(ns),
+            None => self.wide_nanos_since(earlier),
+        }
+    }
+
+    /// `nanos_since` when it fits an `i64` (spans up to 292 years), in `i64` arithmetic: the
+    /// engine takes several spans per frame, and `i128` multiplication costs several
+    /// instructions more.
+    fn narrow_nanos_since(self, earlier: Timestamp) -> Option<i64> {
+        self.secs
+            .checked_sub(earlier.secs)?
+            .checked_mul(1_000_000_000)?
+            .checked_add(i64::from(self.nanos) - i64::from(earlier.nanos))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wide_nanos_since(self, earlier: Timestamp) -> i128 {
         // One wide multiplication, not two.
         (i128::from(self.secs) - i128::from(earlier.secs)) * 1_000_000_000
             + (i128::from(self.nanos) - i128::from(earlier.nanos))
@@ -51,21 +70,10 @@ impl Timestamp {
     /// start from the `i128` span: the optimizer folds a conversion of the `i128` narrowed to
     /// `i64` back into the `i128` conversion, call and all.
     pub fn nanos_since_f64(self, earlier: Timestamp) -> f64 {
-        let narrow = self
-            .secs
-            .checked_sub(earlier.secs)
-            .and_then(|s| s.checked_mul(1_000_000_000))
-            .and_then(|ns| ns.checked_add(i64::from(self.nanos) - i64::from(earlier.nanos)));
-        match narrow {
+        match self.narrow_nanos_since(earlier) {
             Some(ns) => ns as f64,
-            None => self.wide_nanos_since_f64(earlier),
+            None => self.wide_nanos_since(earlier) as f64,
         }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn wide_nanos_since_f64(self, earlier: Timestamp) -> f64 {
-        self.nanos_since(earlier) as f64
     }
 
     /// Milliseconds from `earlier` to `self`, as a float.
@@ -491,11 +499,15 @@ mod tests {
             (t(i64::MAX, 999_999_999), t(i64::MIN, 0)),
             (t(i64::MIN, 0), t(i64::MAX, 999_999_999)),
             (t(i64::MAX / 1_000_000_000 + 1, 0), t(0, 0)),
+            // Whole seconds past i64 nanoseconds, brought back within them by the nanoseconds.
+            (t(i64::MAX / 1_000_000_000 + 1, 0), t(0, 999_999_999)),
+            (t(0, 999_999_999), t(i64::MAX / 1_000_000_000 + 1, 0)),
         ];
         for (a, b) in pairs {
+            assert_eq!(a.nanos_since(b), a.wide_nanos_since(b), "{a:?} - {b:?}");
             assert_eq!(
                 a.nanos_since_f64(b).to_bits(),
-                (a.nanos_since(b) as f64).to_bits(),
+                (a.wide_nanos_since(b) as f64).to_bits(),
                 "{a:?} - {b:?}"
             );
             assert_eq!(a.millis_since(b), a.nanos_since(b) as f64 / 1e6);
