@@ -166,15 +166,13 @@ impl JsonBuf {
         self.bytes.push(b'"');
     }
 
-    /// Bytes as a quoted string of lowercase hex digit pairs (`cert::hex`).
+    /// Bytes as a quoted string of lowercase hex digit pairs, as `cert::hex` makes them.
     pub fn hex(&mut self, bytes: &[u8]) {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        self.bytes.reserve(bytes.len() * 2 + 2);
         self.bytes.push(b'"');
-        for &b in bytes {
-            self.bytes.push(HEX[usize::from(b >> 4)]);
-            self.bytes.push(HEX[usize::from(b & 0x0f)]);
-        }
+        let start = self.bytes.len();
+        self.bytes.resize(start + bytes.len() * 2, 0);
+        // The room is exactly twice the input's length, so the encoding cannot fail.
+        let _ = hex::encode_to_slice(bytes, &mut self.bytes[start..]);
         self.bytes.push(b'"');
     }
 
