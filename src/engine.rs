@@ -82,11 +82,21 @@ pub struct FlowApp {
 struct TlsFlow {
     conv: TlsConversation,
     deseg: [Desegmenter; 2],
+    /// What this flow adds to `Engine::buffered_total`: `buffered()` as of its last segment.
+    accounted: usize,
 }
 
 impl TlsFlow {
     fn buffered(&self) -> usize {
         self.conv.buffered() + self.deseg.iter().map(Desegmenter::buffered).sum::<usize>()
+    }
+
+    /// Brings `total` up to date with what the flow now buffers, from what it buffered as of
+    /// its last segment (nothing else changes its buffers).
+    fn account(&mut self, total: &mut usize) {
+        let now = self.buffered();
+        *total = (*total + now).saturating_sub(self.accounted);
+        self.accounted = now;
     }
 }
 
@@ -189,6 +199,12 @@ impl Engine {
     /// Flows created so far; a flow created by a frame has this number, before it, as its id.
     pub fn flows_created(&self) -> u64 {
         self.table.created()
+    }
+
+    /// Bytes held for reassembly and desegmentation across all flows, which
+    /// `EngineConfig::max_buffer_total` bounds.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffered_total
     }
 
     /// Counters so far (flows and handshakes included).
@@ -327,7 +343,12 @@ impl Engine {
         }
         let mut session = None;
         if let Some(t) = flow.app.tls.as_mut() {
-            self.adjust_buffered(-(t.buffered() as isize));
+            debug_assert_eq!(
+                t.accounted,
+                t.buffered(),
+                "a TLS flow's buffers changed unseen"
+            );
+            self.buffered_total = self.buffered_total.saturating_sub(t.accounted);
             self.stats.tls_unsynced += t.conv.unsynced;
             self.stats.tls_oversized +=
                 t.conv.oversized_messages + t.deseg.iter().map(|d| d.abandoned).sum::<u64>();
@@ -503,6 +524,7 @@ impl Engine {
             flow.app.tls = Some(Box::new(TlsFlow {
                 conv: TlsConversation::new(session),
                 deseg: Default::default(),
+                accounted: 0,
             }));
         }
         let mut records = Vec::new();
@@ -513,7 +535,6 @@ impl Engine {
             && p.payload_len > 0
         {
             let mut frame_tls: FrameTls = self.spares.frame();
-            let before = t.buffered();
             // Wireshark's can_desegment: the segment's bytes were all captured (a frame cut
             // only in its trailer still counts), and capd's global budget allows buffering.
             let may_buffer = self.buffered_total < self.config.max_buffer_total;
@@ -555,8 +576,7 @@ impl Engine {
                 // Reported: nothing the builder holds is needed again.
                 t.conv.session = None;
             }
-            let after = t.buffered();
-            self.buffered_total = (self.buffered_total + after).saturating_sub(before);
+            t.account(&mut self.buffered_total);
             records = std::mem::take(&mut frame_tls.records);
             self.spares.unused(&mut frame_tls);
         }

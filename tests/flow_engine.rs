@@ -529,3 +529,32 @@ proptest::proptest! {
         proptest::prop_assert_eq!(ids.len(), flows.len());
     }
 }
+
+/// The reassembly budget's count rises while a handshake message split across segments is
+/// put back together, and is back at zero once the flow has ended halfway through it: what
+/// each flow adds is taken back when it ends.
+#[test]
+fn buffered_bytes_return_to_zero_when_a_flow_ends_mid_message() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures")
+        .join("openssl-mtls12-frag512.pcap");
+    let mut cap = pcap::Capture::from_file(&path).expect("readable capture");
+    let linktype = cap.get_datalink().0;
+    let mut engine = Engine::new(EngineConfig::default());
+    let mut number = 0;
+    while engine.buffered_bytes() == 0 {
+        let p = cap.next_packet().expect("a message split across segments");
+        number += 1;
+        engine.handle_frame(&Frame {
+            number,
+            ts: Timestamp::new(p.header.ts.tv_sec, p.header.ts.tv_usec as u32 * 1000),
+            linktype,
+            orig_len: p.header.len,
+            data: p.data,
+        });
+        while engine.poll_event().is_some() {}
+    }
+    // The capture ends here, with part of a message held.
+    engine.finish();
+    assert_eq!(engine.buffered_bytes(), 0);
+}
