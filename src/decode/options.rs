@@ -21,6 +21,11 @@ pub fn parse_options(b: &[u8]) -> ArrayVec<TcpOpt, MAX_TCP_OPTS> {
 /// are several): the one option the TCP analysis reads, found without building the list,
 /// which is copied out whole (240 bytes) for every segment.
 pub fn window_scale(b: &[u8]) -> Option<u8> {
+    // Most segments past the handshake carry NOP, NOP, Timestamps and nothing more (12 bytes),
+    // which holds no window scale: no walk is needed to tell.
+    if b.len() == 12 && b.starts_with(&[1, 1, 8, 10]) {
+        return None;
+    }
     let mut shift = None;
     for_each_option(b, |o| {
         if let TcpOpt::WindowScale(s) = o {
@@ -116,6 +121,15 @@ mod tests {
             });
             prop_assert_eq!(window_scale(&b), listed);
         }
+    }
+
+    #[test]
+    fn timestamps_alone_hold_no_window_scale() {
+        let mut opts = [1u8, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2];
+        assert_eq!(window_scale(&opts), None);
+        // Other bytes in the same places are walked.
+        opts[..4].copy_from_slice(&[3, 3, 7, 1]);
+        assert_eq!(window_scale(&opts), Some(7));
     }
 
     #[test]
