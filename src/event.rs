@@ -261,7 +261,14 @@ impl TcpOptions {
             ..TcpOptions::default()
         };
         let n = raw.len().min(o.raw.len());
-        o.raw[..n].copy_from_slice(&raw[..n]);
+        // The lengths nearly every segment's options have (NOP, NOP, Timestamps; a SYN's
+        // five) are copied in moves of fixed size rather than by a call to `memcpy`.
+        match n {
+            0 => {}
+            12 => o.raw[..12].copy_from_slice(&raw[..12]),
+            20 => o.raw[..20].copy_from_slice(&raw[..20]),
+            _ => o.raw[..n].copy_from_slice(&raw[..n]),
+        }
         o.len = n as u8;
         o
     }
