@@ -36,9 +36,13 @@ build:
 release: setup
 	scripts/pgo.sh
 
+# The fuzz targets are their own workspace, which no other step builds: they are checked here
+# so that a change to capd's API cannot leave them unbuildable until the next `make fuzz`.
 lint:
 	cargo fmt --check
 	cargo clippy --release --all-targets -- -D warnings
+	cargo fmt --manifest-path fuzz/Cargo.toml --check
+	cargo clippy --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
 
 # Fuzzing: cargo-fuzz needs a nightly compiler; without one, stable acts as nightly for the
 # build (RUSTC_BOOTSTRAP). Corpora are seeded from the captures (and the shared corpus beside

@@ -3,7 +3,8 @@
 #
 #   scripts/setup.sh          build needs only: libpcap-dev
 #   scripts/setup.sh test     and what the tests drive: tshark, tcpdump, openssl, python3,
-#                             nftables and iproute2 (network namespaces), jq
+#                             nftables and iproute2 (network namespaces), jq; and g++, which
+#                             builds libFuzzer when `make lint` checks the fuzz targets
 #   scripts/setup.sh bench    the test tools and GNU time (peak memory), for scripts/bench.sh
 #
 # apt-get update runs once, and only when something is missing. Root runs apt-get directly;
@@ -12,7 +13,7 @@ set -euo pipefail
 
 packages=(libpcap-dev pkg-config)
 if [ "${1:-}" = test ] || [ "${1:-}" = bench ]; then
-    packages+=(tshark tcpdump openssl python3 nftables iproute2 jq wireshark-common)
+    packages+=(tshark tcpdump openssl python3 nftables iproute2 jq wireshark-common g++)
 fi
 if [ "${1:-}" = bench ]; then
     packages+=(time)

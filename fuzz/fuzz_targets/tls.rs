@@ -27,7 +27,10 @@ fn decoders(body: &[u8], cipher: u16, version: u16, tls13: bool) {
     if let Some(sh) = hello::parse_server_hello(body) {
         let _ = (fingerprint::ja3s(&sh), sh.negotiated_version());
     }
-    for der in messages::certificate_chain(body, tls13).unwrap_or_default() {
+    for der in messages::certificate_chain(body, tls13)
+        .iter()
+        .flat_map(|chain| chain.iter())
+    {
         let _ = serde_json::to_string(&cert::summarize(der));
     }
     let _ = serde_json::to_string(&cert::summarize(body));
