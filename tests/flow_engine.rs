@@ -3,6 +3,8 @@
 //! reset connections, half close, simultaneous open, reused ports, mid-stream starts) and the
 //! memory bounds (flow-table cap, reassembly caps).
 
+mod common;
+
 use capd::engine::{Engine, EngineConfig, Frame};
 use capd::event::{Event, Timestamp};
 use capd::flow::{FlowSummary, FlowTableConfig};
@@ -535,9 +537,7 @@ proptest::proptest! {
 /// each flow adds is taken back when it ends.
 #[test]
 fn buffered_bytes_return_to_zero_when_a_flow_ends_mid_message() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("captures")
-        .join("openssl-mtls12-frag512.pcap");
+    let path = common::captures_dir().join("openssl-mtls12-frag512.pcap");
     let mut cap = pcap::Capture::from_file(&path).expect("readable capture");
     let linktype = cap.get_datalink().0;
     let mut engine = Engine::new(EngineConfig::default());
